@@ -1,0 +1,75 @@
+"""The newsmon error tree.
+
+Every error the project raises on purpose derives from ``NewsmonError``::
+
+    NewsmonError
+    ├── ConfigError(key)            an unusable config; names the offending key
+    ├── FetchError(url)             a request that could not produce a usable body
+    │   ├── BlockedAddressError     the SSRF guard refused the target address
+    │   ├── ResponseTooLarge        the (decompressed) body passed the size cap
+    │   └── HTTPStatusError         a non-success status (carries ``status``)
+    ├── FeedError(url)              bytes that are not a usable feed
+    ├── ExtractionError(url)        a page that yielded no article text
+    └── WarehouseError              the DuckDB file cannot be opened, locked or migrated
+
+Per-item failures are not raised through a pass: the pipeline turns them into recorded outcomes
+(``feeds.last_error``, ``runs.errors``). Only ``ConfigError`` and ``WarehouseError`` stop a command.
+"""
+
+from __future__ import annotations
+
+
+class NewsmonError(Exception):
+    """Base of every error newsmon raises on purpose."""
+
+
+class ConfigError(NewsmonError):
+    """The config cannot be used; ``key`` names the offending entry (``feeds[2].url``)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class FetchError(NewsmonError):
+    """A URL could not be fetched into a usable body."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class BlockedAddressError(FetchError):
+    """The target resolves to an address the fetch policy does not allow."""
+
+
+class ResponseTooLarge(FetchError):
+    """The body grew past the configured cap (counted after decompression)."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status we cannot use."""
+
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        self.status = status
+        super().__init__(message, url=url)
+
+
+class FeedError(NewsmonError):
+    """The fetched bytes are not a feed we can read."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ExtractionError(NewsmonError):
+    """A page yielded no article text."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class WarehouseError(NewsmonError):
+    """The warehouse cannot be opened, locked, migrated or written."""

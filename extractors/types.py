@@ -1,0 +1,126 @@
+"""Typed handoff records, named for what they carry between pipeline stages.
+
+All datetimes are timezone-aware UTC. Records are frozen and hold only plain values, so they
+cross process (and Prefect task) boundaries by pickling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a parsed feed.
+
+    ``url`` is the entry's link as published (not yet canonical); ``summary`` is plain text
+    (markup stripped) and is what we keep when the page itself cannot be had.
+    """
+
+    feed_url: str
+    url: str
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What a feed document holds.
+
+    ``problem`` is set when the document is malformed but still yielded entries (feedparser's
+    "bozo" documents): worth recording, not worth dropping the entries for.
+    """
+
+    url: str
+    version: str
+    title: str | None
+    link: str | None
+    items: tuple[FeedItem, ...]
+    problem: str | None = None
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What storage remembers about a feed between polls (for conditional GET)."""
+
+    feed_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedPoll:
+    """The outcome of polling one feed; exactly one of ``feed`` / ``error`` / ``not_modified``."""
+
+    feed_url: str
+    name: str
+    polled_at: datetime
+    status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    feed: ParsedFeed | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """What trafilatura found in a page. ``text`` is never empty."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    site_name: str | None = None
+    language: str | None = None
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """The US–Russia score of an article and the evidence behind it."""
+
+    score: float
+    us_russia: bool
+    us_terms: tuple[str, ...] = ()
+    ru_terms: tuple[str, ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self.us_terms + self.ru_terms
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article ready for the warehouse.
+
+    ``text_source`` says where ``text`` came from: ``"page"`` (extracted) or ``"feed"`` (the feed's
+    summary, kept because the page failed; ``note`` says why).
+    """
+
+    article_id: str
+    url: str
+    canonical_url: str
+    feed_url: str
+    source: str
+    title: str
+    text: str
+    text_hash: str
+    fetched_at: datetime
+    published_at: datetime | None
+    relevance: Relevance
+    author: str | None = None
+    language: str | None = None
+    text_source: str = "page"
+    note: str | None = None
+    guid: str | None = None
+    extra_urls: tuple[str, ...] = field(default_factory=tuple)
