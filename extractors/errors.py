@@ -50,8 +50,11 @@ class ResponseTooLarge(FetchError):
 class HTTPStatusError(FetchError):
     """The server answered with a status we cannot use."""
 
-    def __init__(self, message: str, *, url: str, status: int) -> None:
+    def __init__(
+        self, message: str, *, url: str, status: int, retry_after: str | None = None
+    ) -> None:
         self.status = status
+        self.retry_after = retry_after
         super().__init__(message, url=url)
 
 

@@ -96,7 +96,8 @@ class Relevance:
 
     @property
     def terms(self) -> tuple[str, ...]:
-        return self.us_terms + self.ru_terms
+        # bilateral terms ("U.S.-Russia") count for both sides: list them once
+        return tuple(dict.fromkeys(self.us_terms + self.ru_terms))
 
 
 @dataclass(frozen=True)
@@ -124,3 +125,37 @@ class Article:
     note: str | None = None
     guid: str | None = None
     extra_urls: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PassError:
+    """A failure recorded during a pass: ``stage`` is ``feed``, ``page``, ``extract`` or ``load``."""
+
+    stage: str
+    url: str | None
+    error: str
+    at: datetime
+
+
+@dataclass
+class RunStats:
+    """Counters of one pass, stored in ``runs`` and shown in the run's artifact."""
+
+    run_id: str
+    started_at: datetime
+    flow_run_id: str | None = None
+    finished_at: datetime | None = None
+    status: str = "running"
+    feeds_polled: int = 0
+    feeds_failed: int = 0
+    feeds_not_modified: int = 0
+    items_seen: int = 0
+    items_new: int = 0
+    pages_fetched: int = 0
+    pages_failed: int = 0
+    articles_new: int = 0
+    articles_us_russia: int = 0
+    copies: int = 0
+    stories_new: int = 0
+    alerts_sent: int = 0
+    errors: int = 0

@@ -1,0 +1,11 @@
+"""The Prefect layer and the CLI: the monitoring flow, its tasks, deployments, alerts, commands."""
+
+import os
+
+# quiet, offline defaults for Prefect, set before prefect is first imported (a user's own
+# environment or profile still wins): no telemetry calls from a machine that may have no
+# network, and a start-up allowance for the temporary server on slow machines
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# library logs (fetching, parsing, loading) show up in the flow run's logs
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "extractors,warehouse,flows")

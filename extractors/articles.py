@@ -1,0 +1,98 @@
+"""Article extraction: a fetched HTML page to text and metadata, with trafilatura.
+
+trafilatura reports failure as ``None`` plus a log line; here that becomes an explicit
+``ExtractionError`` with a reason, so the pipeline can record why it kept the feed's summary.
+This module is what runs inside the extraction worker processes (``extractors.workers``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+import trafilatura
+
+from extractors.errors import ExtractionError
+from extractors.text import clean_whitespace
+from extractors.types import ExtractedPage
+from extractors.urls import host_of, resolve_canonical
+
+LOGGER = logging.getLogger(__name__)
+
+# htmldate returns the time of day too when the page states it
+_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+_HTML_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z]{2,3})", re.IGNORECASE)
+MIN_TEXT_CHARS = 80
+
+
+def extract_page(html: bytes | str, url: str) -> ExtractedPage:
+    """Extract the article in ``html`` (fetched from ``url``); raise ``ExtractionError`` if none."""
+    if not html or not (html.strip() if isinstance(html, str) else html.strip()):
+        raise ExtractionError("empty page", url=url)
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            date_extraction_params=_DATE_PARAMS,
+        )
+    except (ValueError, TypeError, AttributeError, RecursionError, LookupError) as exc:
+        raise ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}", url=url) from exc
+    if doc is None or isinstance(doc, dict):
+        raise ExtractionError("no article text found in the page", url=url)
+    text = clean_whitespace(doc.text or "")
+    if len(text) < MIN_TEXT_CHARS:
+        raise ExtractionError(
+            f"page yielded too little text ({len(text)} characters)", url=url
+        )
+    return ExtractedPage(
+        text=text,
+        title=_clean(doc.title),
+        author=_clean(doc.author),
+        published_at=_parse_date(doc.date),
+        site_name=_clean(doc.sitename),
+        language=_clean(doc.language) or _html_lang(html),
+        canonical_url=_same_site_canonical(url, doc.url),
+    )
+
+
+def _clean(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        # htmldate gives a bare date when the page states no zone: read it as UTC midnight
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _html_lang(html: bytes | str) -> str | None:
+    head = html[:4096] if isinstance(html, bytes) else html[:4096].encode("utf-8", "replace")
+    match = _HTML_LANG.search(head)
+    return match.group(1).decode("ascii").lower() if match else None
+
+
+def _same_site_canonical(url: str, declared: str | None) -> str:
+    """Honour ``rel=canonical`` only within the page's own site.
+
+    A syndicated reprint often declares the wire original as canonical; taking that would fold
+    the reprinting outlet into the original and lose who reprinted it. Copy detection relates
+    such pages instead. A canonical pointing at the site's front page is a template error.
+    """
+    resolved = resolve_canonical(url, declared)
+    if host_of(resolved) != host_of(url):
+        return resolve_canonical(url, None)
+    if resolved.rstrip("/").count("/") <= 2 and url.rstrip("/").count("/") > 2:
+        return resolve_canonical(url, None)
+    return resolved

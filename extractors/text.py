@@ -1,0 +1,59 @@
+"""Text normalisation and exact-duplicate fingerprints.
+
+``normalize_text`` folds what varies between two renderings of the same copy (unicode form,
+quotes and dashes, white space, case) so that ``text_hash`` recognises an exact duplicate
+published under another URL. Near-duplicates are the copy detector's business, not this one's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_TRANSLATE = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u200b": "",
+    }
+)
+_WHITESPACE = re.compile(r"\s+")
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, unified quotes/dashes, collapsed white space, lower case."""
+    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
+    return _WHITESPACE.sub(" ", text).strip().lower()
+
+
+def tokens(text: str) -> list[str]:
+    """Word tokens of the normalised text (used for F1 scores and shingles)."""
+    return _TOKEN.findall(normalize_text(text))
+
+
+def text_hash(text: str) -> str:
+    """A stable hash of the token stream: punctuation and layout do not change it."""
+    return hashlib.sha256(" ".join(tokens(text)).encode("utf-8")).hexdigest()[:32]
+
+
+def clean_whitespace(text: str) -> str:
+    """Collapse runs of spaces inside lines and of blank lines, keep paragraph breaks."""
+    lines = [_WHITESPACE.sub(" ", line).strip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()

@@ -1,0 +1,207 @@
+"""The ``newsmon`` command: a thin skin over the library (CONTRACT.md lists the commands).
+
+Library errors (``NewsmonError``) become one readable line and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from extractors.errors import NewsmonError
+from warehouse.connection import default_db_path, open_warehouse
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_OPTION = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file (default: $NEWSMON_DB, else ./newsmon.duckdb).",
+)
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML config (default: $NEWSMON_CONFIG).",
+)
+
+
+def _one_line_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NewsmonError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="newsmon")
+def main() -> None:
+    """newsmon: monitor news feeds for wire copy, stories and US-Russia leader calls."""
+
+
+@main.command()
+@DB_OPTION
+@click.option("--port", type=int, default=None, help="Port of the loopback demo site (default 8765).")
+@_one_line_errors
+def demo(db_path: Path | None, port: int | None) -> None:
+    """Serve seeds/ on loopback, run one pass against it and show what it found."""
+    from flows.demo import DEFAULT_PORT, serve_seeds
+    from flows.passes import run_pass
+    from flows.config import parse_config
+    from flows.progress import TerminalProgress
+
+    db = db_path or default_db_path()
+    console = Console()
+    try:
+        site = serve_seeds(DEFAULT_PORT if port is None else port)
+        feed_url = site.__enter__()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve the demo site on 127.0.0.1:{port or DEFAULT_PORT} ({exc.strerror}); "
+            "pass --port with a free port"
+        ) from None
+    try:
+        config = parse_config(
+            {
+                "feeds": [{"name": "newsmon demo wire", "url": feed_url}],
+                "fetch": {"allow_private_networks": ["127.0.0.1/32"]},
+            },
+            source="the demo",
+        )
+        with TerminalProgress() as progress:
+            stats = asyncio.run(run_pass(config, db, run_id=str(uuid.uuid4()), progress=progress))
+    finally:
+        site.__exit__(None, None, None)
+    from flows.report import print_demo_report
+
+    print_demo_report(console, db, stats)
+
+
+@main.command()
+@CONFIG_OPTION
+@DB_OPTION
+@_one_line_errors
+def run(config_path: Path | None, db_path: Path | None) -> None:
+    """Run one monitoring pass over the config's feeds as a Prefect flow run."""
+    from flows.config import load_config
+    from flows.progress import TerminalProgress
+
+    config_file = _config_file(config_path)
+    load_config(config_file)  # refuse a bad config before Prefect starts
+    db = db_path or default_db_path()
+    with open_warehouse(db):
+        pass  # refuse an unusable database before Prefect starts
+    from flows import monitor as monitor_module
+
+    with TerminalProgress() as progress:
+        monitor_module.set_progress(progress)
+        try:
+            asyncio.run(monitor_module.monitor(config_path=str(config_file), db_path=str(db)))
+        finally:
+            monitor_module.set_progress(None)
+
+
+@main.command()
+@CONFIG_OPTION
+@DB_OPTION
+@_one_line_errors
+def serve(config_path: Path | None, db_path: Path | None) -> None:
+    """Run the monitoring flow as a Prefect deployment on the config's schedule."""
+    from flows.config import load_config
+    from flows.serving import serve_monitor
+
+    config_file = _config_file(config_path)
+    config = load_config(config_file)
+    serve_monitor(config, config_file, db_path or default_db_path())
+
+
+@main.command()
+@DB_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.argument("query")
+@_one_line_errors
+def sql(db_path: Path | None, output_format: str, query: str) -> None:
+    """Run a read-only QUERY against the warehouse and print the result."""
+    from warehouse.queries import query as run_query
+
+    db = db_path or default_db_path()
+    with open_warehouse(db, read_only=True) as con:
+        try:
+            names, rows = run_query(con, query)
+        except duckdb.Error as exc:
+            message = str(exc).strip().splitlines()[0]
+            raise click.ClickException(f"query failed: {message}") from None
+    print_rows(names, rows, output_format)
+
+
+def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_format: str) -> None:
+    if output_format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+    elif output_format == "json":
+        click.echo(json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=_plain, indent=2))
+    else:
+        table = Table(*names, show_lines=False)
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        Console().print(table)
+        click.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(_plain(value)) if isinstance(value, list | tuple) else str(_plain(value))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _config_file(config_path: Path | None) -> Path:
+    from extractors.errors import ConfigError
+
+    if config_path is not None:
+        return config_path
+    env = os.environ.get("NEWSMON_CONFIG")
+    if not env:
+        raise ConfigError("no config given: pass --config PATH or set NEWSMON_CONFIG")
+    return Path(env)
+
+

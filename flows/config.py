@@ -1,0 +1,170 @@
+"""The TOML config: read once, validated, passed explicitly.
+
+Unknown keys and bad values are refused with a ``ConfigError`` whose message names the key
+(``feeds[1].url: ...``), which the CLI prints as one line (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from extractors.errors import ConfigError
+from extractors.fetching import FetchSettings
+from extractors.relevance import Lexicon
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedConfig(_Strict):
+    name: str = Field(min_length=1)
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class FetchConfig(_Strict):
+    allow_private_networks: bool | list[str] = False
+    timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    max_feed_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    per_host_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+
+    @field_validator("allow_private_networks")
+    @classmethod
+    def _networks(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return value
+
+    def settings(self) -> FetchSettings:
+        allow = self.allow_private_networks
+        return FetchSettings(
+            timeout=self.timeout_seconds,
+            max_feed_bytes=self.max_feed_bytes,
+            max_page_bytes=self.max_page_bytes,
+            max_redirects=self.max_redirects,
+            per_host_concurrency=self.per_host_concurrency,
+            per_host_delay=self.per_host_delay_seconds,
+            allow_private_networks=allow if isinstance(allow, bool) else tuple(allow),
+        )
+
+
+class ScheduleConfig(_Strict):
+    cron: str | None = None
+    interval_minutes: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleConfig:
+        if self.cron and self.interval_minutes:
+            raise ValueError("give either cron or interval_minutes, not both")
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ValueError(f"cron {self.cron!r} must have 5 fields")
+        return self
+
+
+class AlertConfig(_Strict):
+    url: str = Field(min_length=3)
+
+
+class RelevanceConfig(_Strict):
+    us: list[str] | None = None
+    russia: list[str] | None = None
+    extra_us: list[str] = []
+    extra_russia: list[str] = []
+    threshold: float | None = Field(default=None, gt=0, le=1)
+
+    def lexicon(self) -> Lexicon:
+        return Lexicon.default().with_overrides(
+            us=tuple(self.us) if self.us is not None else None,
+            russia=tuple(self.russia) if self.russia is not None else None,
+            extra_us=tuple(self.extra_us) or None,
+            extra_russia=tuple(self.extra_russia) or None,
+            threshold=self.threshold,
+        )
+
+
+class ExtractionConfig(_Strict):
+    workers: int | None = Field(default=None, ge=1, le=64)
+    time_limit_seconds: float = Field(default=30.0, gt=0, le=3600)
+    batch_size: int = Field(default=50, ge=1, le=5000)
+
+
+class Config(_Strict):
+    feeds: list[FeedConfig] = Field(min_length=1)
+    fetch: FetchConfig = FetchConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    alerts: list[AlertConfig] = []
+    relevance: RelevanceConfig = RelevanceConfig()
+    extraction: ExtractionConfig = ExtractionConfig()
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Config:
+        seen: set[str] = set()
+        for index, feed in enumerate(self.feeds):
+            if feed.url in seen:
+                raise ValueError(f"feeds[{index}].url: {feed.url} is listed twice")
+            seen.add(feed.url)
+        return self
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif part not in ("function-after[_http_url()]",) and not str(part).startswith(
+            ("function-", "bool", "list[")
+        ):
+            key += f".{part}" if key else str(part)
+    return key or "config"
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _key(tuple(error["loc"]))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(f"{message} (in {source})", key=key) from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config at ``path`` (default ``$NEWSMON_CONFIG``)."""
+    if path is None:
+        env = os.environ.get("NEWSMON_CONFIG")
+        if not env:
+            raise ConfigError("no config given: pass --config PATH or set NEWSMON_CONFIG")
+        path = env
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,120 @@
+"""The monitoring flow: one Prefect flow run per pass, tasks at batch granularity.
+
+Tasks wrap the stages of ``flows.pipeline`` and ``flows.passes`` and add what Prefect is for:
+retries for transient failures (a whole batch, never a single page), logs and the run's
+summary artifact. Nothing is cached or persisted: every pass fetches afresh, and the
+warehouse is the only record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
+from flows.config import load_config
+from flows.passes import Progress, Stages, load_batch, run_pass
+from flows.pipeline import FeedSpec, PassSettings, collect_articles, poll_feeds
+from warehouse.connection import default_db_path
+from warehouse.loads import LoadResult
+
+_TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@task(name="poll-feeds", retries=1, retry_delay_seconds=[5], **_TASK_OPTIONS)  # type: ignore[call-overload]
+async def poll_feeds_task(
+    feeds: Sequence[FeedSpec], states: dict[str, FeedState], settings: PassSettings
+) -> list[FeedPoll]:
+    polls = await poll_feeds(feeds, states, settings)
+    failed = sum(1 for p in polls if p.error)
+    get_run_logger().info("polled %d feeds (%d failed)", len(polls), failed)
+    return polls
+
+
+@task(name="collect-articles", retries=2, retry_delay_seconds=[2, 10], **_TASK_OPTIONS)  # type: ignore[call-overload]
+async def collect_articles_task(
+    items: Sequence[FeedItem], settings: PassSettings
+) -> tuple[list[Article], list[PassError]]:
+    articles, errors = await collect_articles(items, settings)
+    get_run_logger().info(
+        "collected %d pages (%d kept the feed's summary)",
+        len(articles),
+        sum(1 for a in articles if a.text_source != "page"),
+    )
+    return articles, errors
+
+
+@task(name="load-batch", retries=3, retry_delay_seconds=[1, 5, 15], **_TASK_OPTIONS)  # type: ignore[call-overload]
+async def load_batch_task(
+    db_path: str, articles: Sequence[Article], errors: Sequence[PassError], run_id: str
+) -> LoadResult:
+    return await load_batch(db_path, articles, errors, run_id)
+
+
+PREFECT_STAGES = Stages(poll=poll_feeds_task, collect=collect_articles_task, load=load_batch_task)
+
+# set by the CLI when a terminal is attached; flows started by a deployment run without it
+_progress: Progress | None = None
+
+
+def set_progress(progress: Progress | None) -> None:
+    global _progress
+    _progress = progress
+
+
+@flow(name="newsmon-monitor", log_prints=True, persist_result=False)
+async def monitor(config_path: str | None = None, db_path: str | None = None) -> dict[str, object]:
+    """One monitoring pass over the feeds of the config at ``config_path``."""
+    config = load_config(config_path)
+    db = db_path or str(default_db_path())
+    flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+    stats = await run_pass(
+        config,
+        db,
+        run_id=flow_run_id or str(uuid.uuid4()),
+        flow_run_id=flow_run_id,
+        stages=PREFECT_STAGES,
+        progress=_progress,
+    )
+    await publish_summary(stats, Path(db))
+    return summary_row(stats)
+
+
+def summary_row(stats: RunStats) -> dict[str, object]:
+    return {
+        "run_id": stats.run_id,
+        "status": stats.status,
+        "feeds_polled": stats.feeds_polled,
+        "feeds_failed": stats.feeds_failed,
+        "feeds_not_modified": stats.feeds_not_modified,
+        "items_seen": stats.items_seen,
+        "items_new": stats.items_new,
+        "pages_fetched": stats.pages_fetched,
+        "pages_failed": stats.pages_failed,
+        "articles_new": stats.articles_new,
+        "articles_us_russia": stats.articles_us_russia,
+        "copies": stats.copies,
+        "stories_new": stats.stories_new,
+        "alerts_sent": stats.alerts_sent,
+        "errors": stats.errors,
+    }
+
+
+async def publish_summary(stats: RunStats, db: Path) -> None:
+    row = summary_row(stats)
+    await create_table_artifact(  # type: ignore[misc]
+        key="newsmon-run-summary",
+        table=[{"measure": k, "value": str(v)} for k, v in row.items()],
+        description=f"newsmon pass {stats.run_id} into {db}",
+    )
+    print(
+        f"pass {stats.status}: {stats.feeds_polled} feeds ({stats.feeds_failed} failed), "
+        f"{stats.items_new} new items, {stats.articles_new} new articles "
+        f"({stats.articles_us_russia} US-Russia), {stats.errors} errors"
+    )

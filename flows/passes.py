@@ -1,0 +1,204 @@
+"""One monitoring pass, orchestrated: poll, skip what is known, collect pages, load in batches.
+
+``run_pass`` is the single description of a pass. It takes its stages as a ``Stages`` value so
+that the Prefect flow (``flows.monitor``) can plug in task-wrapped stages while the demo and the
+benchmarks run the very same orchestration with plain calls.
+
+Batches are collected a few at a time and loaded strictly in order, so the warehouse sees the
+same sequence of articles for the same input (deterministic copy and story decisions) and no
+more than ``window`` batches of pages are held in memory at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
+from extractors.urls import canonicalize_url
+from flows.config import Config
+from flows.pipeline import (
+    FeedSpec,
+    PassSettings,
+    collect_articles,
+    new_items,
+    pass_resources,
+    poll_feeds,
+)
+from warehouse.connection import open_warehouse
+from warehouse.loads import (
+    LoadResult,
+    finish_run,
+    load_articles,
+    record_errors,
+    record_feed_polls,
+    start_run,
+)
+from warehouse.queries import feed_states, known_urls
+
+LOGGER = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    def feeds_polled(self, done: int, total: int) -> None: ...
+    def pages_extracted(self, done: int, total: int) -> None: ...
+
+
+class NoProgress:
+    def feeds_polled(self, done: int, total: int) -> None:
+        pass
+
+    def pages_extracted(self, done: int, total: int) -> None:
+        pass
+
+
+PollStage = Callable[
+    [Sequence[FeedSpec], dict[str, FeedState], PassSettings], Awaitable[list[FeedPoll]]
+]
+CollectStage = Callable[
+    [Sequence[FeedItem], PassSettings], Awaitable[tuple[list[Article], list[PassError]]]
+]
+LoadStage = Callable[[str, Sequence[Article], Sequence[PassError], str], Awaitable[LoadResult]]
+
+
+def write_batch(
+    db_path: str, articles: Sequence[Article], errors: Sequence[PassError], run_id: str
+) -> LoadResult:
+    """Store one batch and its errors, holding the write connection for this step only."""
+    with open_warehouse(db_path) as con:
+        result = load_articles(con, articles, run_id=run_id)
+        record_errors(con, run_id, errors)
+    return result
+
+
+async def load_batch(
+    db_path: str, articles: Sequence[Article], errors: Sequence[PassError], run_id: str
+) -> LoadResult:
+    return await asyncio.to_thread(write_batch, db_path, articles, errors, run_id)
+
+
+@dataclass(frozen=True)
+class Stages:
+    poll: PollStage = poll_feeds
+    collect: CollectStage = collect_articles
+    load: LoadStage = load_batch
+
+
+def pass_settings(config: Config) -> PassSettings:
+    return PassSettings(
+        fetch=config.fetch.settings(),
+        lexicon=config.relevance.lexicon(),
+        extraction_workers=config.extraction.workers,
+        extraction_time_limit=config.extraction.time_limit_seconds,
+        batch_size=config.extraction.batch_size,
+    )
+
+
+def _record_polls(db_path: str, polls: Sequence[FeedPoll], stats: RunStats) -> None:
+    errors = [PassError("feed", p.feed_url, p.error, p.polled_at) for p in polls if p.error]
+    with open_warehouse(db_path) as con:
+        record_feed_polls(con, polls)
+        record_errors(con, stats.run_id, errors)
+
+
+def _unknown_items(db_path: str, items: Sequence[FeedItem]) -> list[FeedItem]:
+    with open_warehouse(db_path) as con:
+        known = known_urls(con, (canonicalize_url(i.url) for i in items))
+    return [i for i in items if canonicalize_url(i.url) not in known]
+
+
+async def run_pass(
+    config: Config,
+    db_path: str | Path,
+    *,
+    run_id: str,
+    flow_run_id: str | None = None,
+    stages: Stages | None = None,
+    progress: Progress | None = None,
+    window: int = 3,
+) -> RunStats:
+    """Run one pass over the config's feeds into the warehouse at ``db_path``."""
+    stages = stages or Stages()
+    progress = progress or NoProgress()
+    db = str(db_path)
+    settings = pass_settings(config)
+    feeds = [FeedSpec(url=f.url, name=f.name) for f in config.feeds]
+    stats = RunStats(run_id=run_id, flow_run_id=flow_run_id, started_at=datetime.now(UTC))
+    with open_warehouse(db) as con:
+        start_run(con, stats)
+        states = feed_states(con, (f.url for f in feeds))
+    try:
+        async with pass_resources(settings):
+            progress.feeds_polled(0, len(feeds))
+            polls = await stages.poll(feeds, states, settings)
+            progress.feeds_polled(len(polls), len(feeds))
+            await asyncio.to_thread(_record_polls, db, polls, stats)
+            _count_polls(stats, polls)
+            items = new_items(polls)
+            stats.items_seen = len(items)
+            todo = await asyncio.to_thread(_unknown_items, db, items)
+            stats.items_new = len(todo)
+            LOGGER.info(
+                "%d feeds polled, %d items, %d new", len(polls), len(items), len(todo)
+            )
+            await _collect_and_load(db, todo, settings, stages, stats, progress, window)
+        stats.status = "completed"
+    except BaseException:
+        stats.status = "failed"
+        raise
+    finally:
+        stats.finished_at = datetime.now(UTC)
+        with open_warehouse(db) as con:
+            finish_run(con, stats)
+    return stats
+
+
+def _count_polls(stats: RunStats, polls: Sequence[FeedPoll]) -> None:
+    stats.feeds_polled = len(polls)
+    stats.feeds_failed = sum(1 for p in polls if p.error)
+    stats.feeds_not_modified = sum(1 for p in polls if p.not_modified)
+    stats.errors += stats.feeds_failed
+
+
+async def _collect_and_load(
+    db: str,
+    items: Sequence[FeedItem],
+    settings: PassSettings,
+    stages: Stages,
+    stats: RunStats,
+    progress: Progress,
+    window: int,
+) -> None:
+    batches = [items[i : i + settings.batch_size] for i in range(0, len(items), settings.batch_size)]
+    pending: deque[asyncio.Task[tuple[list[Article], list[PassError]]]] = deque()
+    next_batch = 0
+    done = 0
+    progress.pages_extracted(0, len(items))
+    while next_batch < len(batches) or pending:
+        while next_batch < len(batches) and len(pending) < window:
+            pending.append(asyncio.ensure_future(stages.collect(batches[next_batch], settings)))
+            next_batch += 1
+        try:
+            articles, errors = await pending.popleft()
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            raise
+        result = await stages.load(db, articles, errors, stats.run_id)
+        done += len(articles)
+        progress.pages_extracted(done, len(items))
+        stats.pages_fetched += sum(1 for a in articles if a.text_source == "page")
+        stats.pages_failed += sum(1 for a in articles if a.text_source != "page")
+        stats.errors += len(errors)
+        stats.articles_new += len(result.new_ids)
+        stats.copies += result.exact_copies
+        new = set(result.new_ids)
+        stats.articles_us_russia += sum(
+            1 for a in articles if a.article_id in new and a.relevance.us_russia
+        )

@@ -1,0 +1,245 @@
+"""The stages of a monitoring pass as plain async functions (no Prefect here).
+
+``flows.monitor`` wraps them in tasks; benchmarks and the Dask runner call the same code. Each
+stage turns per-feed and per-page failures into recorded outcomes (``FeedPoll.error``,
+``PassError``); only a bug escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from extractors.errors import ExtractionError, FeedError, FetchError
+from extractors.feeds import parse_feed
+from extractors.fetching import Fetcher, FetchSettings
+from extractors.relevance import Lexicon, score_relevance
+from extractors.text import text_hash, tokens
+from extractors.types import (
+    Article,
+    ExtractedPage,
+    FeedItem,
+    FeedPoll,
+    FeedState,
+    PassError,
+)
+from extractors.urls import canonicalize_url, host_of
+from extractors.workers import ExtractionPool
+
+LOGGER = logging.getLogger(__name__)
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A feed to poll, as named in the config."""
+
+    url: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PassSettings:
+    """Everything a pass's stages need, as plain values (it crosses task boundaries)."""
+
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    lexicon: Lexicon = field(default_factory=Lexicon.default)
+    extraction_workers: int | None = None
+    extraction_time_limit: float = 30.0
+    batch_size: int = 50
+
+
+@dataclass
+class PassResources:
+    """The shared client and process pool of one pass in one process."""
+
+    fetcher: Fetcher
+    pool: ExtractionPool
+    loop: asyncio.AbstractEventLoop
+
+
+_RESOURCES: ContextVar[PassResources | None] = ContextVar("newsmon_pass_resources", default=None)
+
+
+@contextlib.asynccontextmanager
+async def pass_resources(settings: PassSettings) -> AsyncIterator[PassResources]:
+    """Open the pass's one HTTP client and extraction pool; stages find them from context."""
+    async with (
+        Fetcher(settings.fetch) as fetcher,
+        ExtractionPool(
+            settings.extraction_workers, time_limit=settings.extraction_time_limit
+        ) as pool,
+    ):
+        resources = PassResources(fetcher, pool, asyncio.get_running_loop())
+        token = _RESOURCES.set(resources)
+        try:
+            yield resources
+        finally:
+            _RESOURCES.reset(token)
+
+
+@contextlib.asynccontextmanager
+async def _resources(settings: PassSettings) -> AsyncIterator[PassResources]:
+    current = _RESOURCES.get()
+    if current is not None and current.loop is asyncio.get_running_loop():
+        yield current
+        return
+    # called outside a pass (a remote worker, a test): open resources for this call only
+    async with pass_resources(settings) as own:
+        yield own
+
+
+async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -> FeedPoll:
+    """Conditional GET of one feed, parsed; any failure becomes ``FeedPoll.error``."""
+    polled_at = datetime.now(UTC)
+    try:
+        response = await fetcher.fetch(
+            feed.url,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+            max_bytes=fetcher.settings.max_feed_bytes,
+            accept=FEED_ACCEPT,
+        )
+    except FetchError as exc:
+        status = getattr(exc, "status", None)
+        LOGGER.warning("feed %s failed: %s", feed.url, exc)
+        return FeedPoll(feed.url, feed.name, polled_at, status=status, error=str(exc))
+    if response.not_modified:
+        LOGGER.info("feed %s not modified", feed.url)
+        return FeedPoll(
+            feed.url,
+            feed.name,
+            polled_at,
+            status=304,
+            etag=response.etag,
+            last_modified=response.last_modified,
+            not_modified=True,
+        )
+    try:
+        parsed = parse_feed(response.content, url=response.url, content_type=response.content_type)
+    except FeedError as exc:
+        LOGGER.warning("feed %s unreadable: %s", feed.url, exc)
+        return FeedPoll(feed.url, feed.name, polled_at, status=response.status, error=str(exc))
+    if parsed.problem:
+        LOGGER.warning("feed %s is malformed but readable: %s", feed.url, parsed.problem)
+    LOGGER.info("feed %s: %d items", feed.url, len(parsed.items))
+    return FeedPoll(
+        feed.url,
+        feed.name,
+        polled_at,
+        status=response.status,
+        etag=response.etag,
+        last_modified=response.last_modified,
+        feed=parsed,
+    )
+
+
+async def poll_feeds(
+    feeds: Sequence[FeedSpec], states: dict[str, FeedState], settings: PassSettings
+) -> list[FeedPoll]:
+    """Poll every feed concurrently through one client; one result per feed, in order."""
+    async with _resources(settings) as res:
+        return list(
+            await asyncio.gather(*(poll_feed(res.fetcher, f, states.get(f.url)) for f in feeds))
+        )
+
+
+def new_items(polls: Sequence[FeedPoll]) -> list[FeedItem]:
+    """The items of all polled feeds, each canonical URL once, in feed order."""
+    seen: set[str] = set()
+    items: list[FeedItem] = []
+    for poll in polls:
+        if poll.feed is None:
+            continue
+        for item in poll.feed.items:
+            key = canonicalize_url(item.url)
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+    return items
+
+
+async def _collect_one(
+    res: PassResources, item: FeedItem, settings: PassSettings, errors: list[PassError]
+) -> Article:
+    fetched_at = datetime.now(UTC)
+    page: ExtractedPage | None = None
+    final_url = item.url
+    note: str | None = None
+    try:
+        response = await res.fetcher.fetch(item.url, max_bytes=settings.fetch.max_page_bytes)
+        final_url = response.url
+        outcome = await res.pool.extract(response.content, final_url)
+        if isinstance(outcome, ExtractionError):
+            note = f"extraction: {outcome}"
+            errors.append(PassError("extract", item.url, str(outcome), fetched_at))
+        else:
+            page = outcome
+    except FetchError as exc:
+        note = f"fetch: {exc}"
+        errors.append(PassError("page", item.url, str(exc), fetched_at))
+    if note:
+        LOGGER.warning("page %s: %s; keeping the feed's summary", item.url, note)
+    return build_article(item, page, final_url, fetched_at, settings.lexicon, note)
+
+
+def build_article(
+    item: FeedItem,
+    page: ExtractedPage | None,
+    final_url: str,
+    fetched_at: datetime,
+    lexicon: Lexicon,
+    note: str | None = None,
+) -> Article:
+    """Assemble the stored record from the feed item and what the page yielded (if anything)."""
+    canonical = page.canonical_url if page and page.canonical_url else canonicalize_url(final_url)
+    if page is not None:
+        text, text_source = page.text, "page"
+    else:
+        text, text_source = (item.summary or ""), "feed"
+    title = item.title or (page.title if page else None) or ""
+    digest = text_hash(text) if tokens(text) else "url:" + _digest(canonical)
+    extra = tuple(u for u in (item.url, final_url) if canonicalize_url(u) != canonical)
+    return Article(
+        article_id=_digest(canonical),
+        url=final_url,
+        canonical_url=canonical,
+        feed_url=item.feed_url,
+        source=(page.site_name if page and page.site_name else None) or host_of(canonical),
+        title=title,
+        text=text,
+        text_hash=digest,
+        fetched_at=fetched_at,
+        published_at=item.published_at or (page.published_at if page else None),
+        relevance=score_relevance(title, text, lexicon),
+        author=item.author or (page.author if page else None),
+        language=page.language if page else None,
+        text_source=text_source,
+        note=note,
+        guid=item.guid,
+        extra_urls=extra,
+    )
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
+
+
+async def collect_articles(
+    items: Sequence[FeedItem], settings: PassSettings
+) -> tuple[list[Article], list[PassError]]:
+    """Fetch and extract a batch of pages; every item yields an article (page or summary)."""
+    errors: list[PassError] = []
+    async with _resources(settings) as res:
+        articles = await asyncio.gather(*(_collect_one(res, i, settings, errors) for i in items))
+    return list(articles), errors

@@ -1,0 +1,90 @@
+"""Opening the DuckDB file: UTC sessions, migrations, and patience with a held lock.
+
+DuckDB lets one process write a file, and a process that has it open (even read-only) blocks
+a writer from another process. ``open_warehouse`` retries with backoff while the file is
+locked, and reports a lock that outlasts ``lock_timeout`` as one readable ``WarehouseError``.
+Hold a write connection only for the step that writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from extractors.errors import WarehouseError
+from warehouse.schema import migrate
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_DB = "newsmon.duckdb"
+
+
+def default_db_path() -> Path:
+    """``$NEWSMON_DB`` or ``./newsmon.duckdb`` (CONTRACT.md)."""
+    return Path(os.environ.get("NEWSMON_DB") or DEFAULT_DB)
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    message = str(exc)
+    return "Could not set lock" in message or "Conflicting lock" in message
+
+
+def connect(
+    path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (migrated to the latest schema unless read-only)."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run a pass first (newsmon run / demo)")
+    if not read_only and path.parent and not path.parent.exists():
+        raise WarehouseError(f"cannot create the warehouse {path}: folder {path.parent} is missing")
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                LOGGER.info("warehouse %s is locked by another process; retrying", path)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if _is_lock_error(exc):
+                raise WarehouseError(
+                    f"warehouse {path} is locked by another process "
+                    f"(waited {lock_timeout:g} s): {_first_line(exc)}"
+                ) from exc
+            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}") from exc
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            migrate(con)
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(f"cannot prepare warehouse {path}: {_first_line(exc)}") from exc
+    return con
+
+
+@contextlib.contextmanager
+def open_warehouse(
+    path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect`` as a context manager that always closes the connection."""
+    con = connect(path, read_only=read_only, lock_timeout=lock_timeout)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

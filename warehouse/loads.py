@@ -1,0 +1,325 @@
+"""Writing a pass into the warehouse: feeds, articles, runs and their errors.
+
+Loads are bulk (an Arrow table registered with DuckDB, one statement per table) and
+idempotent: an article already stored, by id, by any URL it was reached at, or by identical
+text on the same site, is not stored again. Each call is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from extractors.types import Article, FeedPoll, PassError, RunStats
+from extractors.urls import canonicalize_url, host_of
+
+LOGGER = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("url", pa.string()),
+        ("canonical_url", pa.string()),
+        ("feed_url", pa.string()),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("author", pa.string()),
+        ("published_at", _TS),
+        ("fetched_at", _TS),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("text_hash", pa.string()),
+        ("text_source", pa.string()),
+        ("note", pa.string()),
+        ("us_russia", pa.bool_()),
+        ("relevance", pa.float64()),
+        ("relevance_terms", pa.list_(pa.string())),
+        ("copy_of", pa.string()),
+        ("story_id", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load stored: new article ids, how many were already there, exact copies found."""
+
+    new_ids: tuple[str, ...]
+    already_stored: int
+    exact_copies: int
+
+
+@dataclass(frozen=True)
+class _Stored:
+    article_id: str
+    host: str
+    root: str
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection) -> _Transaction:
+    return _Transaction(con)
+
+
+class _Transaction:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self.con.execute("BEGIN TRANSACTION")
+        return self.con
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def record_feed_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll]) -> None:
+    """Upsert each polled feed's state: validators, status, error streak."""
+    if not polls:
+        return
+    table = pa.table(
+        {
+            "feed_url": [p.feed_url for p in polls],
+            "name": [p.name for p in polls],
+            "title": [p.feed.title if p.feed else None for p in polls],
+            "polled_at": pa.array([p.polled_at for p in polls], _TS),
+            "ok": [p.ok for p in polls],
+            "status": pa.array([p.status for p in polls], pa.int32()),
+            "etag": [p.etag for p in polls],
+            "last_modified": [p.last_modified for p in polls],
+            "error": [p.error for p in polls],
+            "items": pa.array([len(p.feed.items) if p.feed else None for p in polls], pa.int32()),
+        }
+    )
+    with _in_transaction(con):
+        con.register("incoming_polls", table)
+        try:
+            con.execute(
+                """
+                INSERT INTO feeds AS f (feed_url, name, title, last_polled_at, last_ok_at,
+                    last_http_status, etag, last_modified, consecutive_errors, last_error,
+                    items_last_seen)
+                SELECT feed_url, name, title, polled_at,
+                       CASE WHEN ok THEN polled_at END, status, etag, last_modified,
+                       CASE WHEN ok THEN 0 ELSE 1 END, error, items
+                FROM incoming_polls
+                ON CONFLICT (feed_url) DO UPDATE SET
+                    name = excluded.name,
+                    title = coalesce(excluded.title, f.title),
+                    last_polled_at = excluded.last_polled_at,
+                    last_ok_at = coalesce(excluded.last_ok_at, f.last_ok_at),
+                    last_http_status = coalesce(excluded.last_http_status, f.last_http_status),
+                    etag = CASE WHEN excluded.last_error IS NULL
+                                THEN coalesce(excluded.etag, f.etag) ELSE f.etag END,
+                    last_modified = CASE WHEN excluded.last_error IS NULL
+                                THEN coalesce(excluded.last_modified, f.last_modified)
+                                ELSE f.last_modified END,
+                    consecutive_errors = CASE WHEN excluded.last_error IS NULL THEN 0
+                                ELSE f.consecutive_errors + 1 END,
+                    last_error = excluded.last_error,
+                    items_last_seen = coalesce(excluded.items_last_seen, f.items_last_seen)
+                """
+            )
+        finally:
+            con.unregister("incoming_polls")
+
+
+def load_articles(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *, run_id: str
+) -> LoadResult:
+    """Store the articles not stored yet; remember every URL each was reached at.
+
+    Identity, in order: the article id (from the canonical URL), any URL already recorded in
+    ``article_urls``, identical normalised text on the same site (one page, two URLs).
+    Identical text on another site is a new article whose ``copy_of`` is the stored root.
+    """
+    if not articles:
+        return LoadResult((), 0, 0)
+    urls_of = {a.article_id: _urls_of(a) for a in articles}
+    with _in_transaction(con):
+        known_urls = _lookup_urls(con, {u for us in urls_of.values() for u in us})
+        by_hash = _lookup_hashes(con, {a.text_hash for a in articles})
+        rows: list[tuple[Article, str | None]] = []
+        url_rows: dict[str, str] = {}
+        already = exact = 0
+        seen_ids: set[str] = set()
+        for article in articles:
+            urls = urls_of[article.article_id]
+            host = host_of(article.canonical_url)
+            existing = next((known_urls[u] for u in urls if u in known_urls), None)
+            if existing is None and article.article_id in seen_ids:
+                existing = article.article_id
+            same_text = by_hash.get(article.text_hash, [])
+            if existing is None:
+                existing = next((s.article_id for s in same_text if s.host == host), None)
+            if existing is not None:
+                already += 1
+                for u in urls:
+                    url_rows.setdefault(u, existing)
+                continue
+            copy_of = same_text[0].root if same_text else None
+            exact += copy_of is not None
+            rows.append((article, copy_of))
+            seen_ids.add(article.article_id)
+            by_hash.setdefault(article.text_hash, []).append(
+                _Stored(article.article_id, host, copy_of or article.article_id)
+            )
+            for u in urls:
+                known_urls.setdefault(u, article.article_id)
+                url_rows.setdefault(u, article.article_id)
+        if rows:
+            _insert_articles(con, rows, run_id)
+        if url_rows:
+            con.register(
+                "incoming_urls",
+                pa.table({"url": list(url_rows), "article_id": list(url_rows.values())}),
+            )
+            try:
+                con.execute(
+                    "INSERT INTO article_urls SELECT url, article_id FROM incoming_urls "
+                    "ON CONFLICT (url) DO NOTHING"
+                )
+            finally:
+                con.unregister("incoming_urls")
+    return LoadResult(tuple(a.article_id for a, _ in rows), already, exact)
+
+
+def _urls_of(article: Article) -> list[str]:
+    urls = [article.canonical_url, canonicalize_url(article.url)]
+    urls += [canonicalize_url(u) for u in article.extra_urls]
+    return list(dict.fromkeys(urls))
+
+
+def _lookup_urls(con: duckdb.DuckDBPyConnection, urls: set[str]) -> dict[str, str]:
+    if not urls:
+        return {}
+    rows = con.execute(
+        "SELECT url, article_id FROM article_urls WHERE url IN (SELECT unnest(?))", [list(urls)]
+    ).fetchall()
+    found = {str(u): str(a) for u, a in rows}
+    ids = con.execute(
+        "SELECT canonical_url, article_id FROM articles WHERE canonical_url IN (SELECT unnest(?))",
+        [list(urls)],
+    ).fetchall()
+    for u, a in ids:
+        found.setdefault(str(u), str(a))
+    return found
+
+
+def _lookup_hashes(
+    con: duckdb.DuckDBPyConnection, hashes: set[str]
+) -> dict[str, list[_Stored]]:
+    rows = con.execute(
+        "SELECT text_hash, article_id, canonical_url, coalesce(copy_of, article_id) "
+        "FROM articles WHERE text_hash IN (SELECT unnest(?)) ORDER BY fetched_at, article_id",
+        [list(hashes)],
+    ).fetchall()
+    found: dict[str, list[_Stored]] = {}
+    for text_hash, article_id, canonical_url, root in rows:
+        found.setdefault(str(text_hash), []).append(
+            _Stored(str(article_id), host_of(str(canonical_url)), str(root))
+        )
+    return found
+
+
+def _insert_articles(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Article, str | None]], run_id: str
+) -> None:
+    columns: dict[str, list[object]] = {name: [] for name in ARTICLE_SCHEMA.names}
+    for article, copy_of in rows:
+        values = {
+            "article_id": article.article_id,
+            "url": article.url,
+            "canonical_url": article.canonical_url,
+            "feed_url": article.feed_url,
+            "source": article.source,
+            "title": article.title,
+            "author": article.author,
+            "published_at": article.published_at,
+            "fetched_at": article.fetched_at,
+            "language": article.language,
+            "text": article.text,
+            "text_hash": article.text_hash,
+            "text_source": article.text_source,
+            "note": article.note,
+            "us_russia": article.relevance.us_russia,
+            "relevance": article.relevance.score,
+            "relevance_terms": list(article.relevance.terms),
+            "copy_of": copy_of,
+            "story_id": None,
+            "run_id": run_id,
+        }
+        for name in ARTICLE_SCHEMA.names:
+            columns[name].append(values[name])
+    table = pa.table(columns, schema=ARTICLE_SCHEMA)
+    con.register("incoming_articles", table)
+    try:
+        con.execute(
+            f"INSERT INTO articles ({', '.join(ARTICLE_SCHEMA.names)}) "
+            f"SELECT {', '.join(ARTICLE_SCHEMA.names)} FROM incoming_articles "
+            "ON CONFLICT (article_id) DO NOTHING"
+        )
+    finally:
+        con.unregister("incoming_articles")
+
+
+def start_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (run_id) DO NOTHING",
+        [stats.run_id, stats.flow_run_id, stats.started_at, stats.status],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
+    """Write the run's final counters (the row is created if ``start_run`` never ran)."""
+    start_run(con, stats)
+    con.execute(
+        """
+        UPDATE runs SET finished_at = ?, status = ?, feeds_polled = ?, feeds_failed = ?,
+            items_seen = ?, pages_fetched = ?, articles_new = ?, copies = ?, stories_new = ?,
+            alerts_sent = ?, errors = ?
+        WHERE run_id = ?
+        """,
+        [
+            stats.finished_at,
+            stats.status,
+            stats.feeds_polled,
+            stats.feeds_failed,
+            stats.items_seen,
+            stats.pages_fetched,
+            stats.articles_new,
+            stats.copies,
+            stats.stories_new,
+            stats.alerts_sent,
+            stats.errors,
+            stats.run_id,
+        ],
+    )
+
+
+def record_errors(
+    con: duckdb.DuckDBPyConnection, run_id: str, errors: Sequence[PassError]
+) -> None:
+    if not errors:
+        return
+    table = pa.table(
+        {
+            "run_id": [run_id] * len(errors),
+            "occurred_at": pa.array([e.at for e in errors], _TS),
+            "stage": [e.stage for e in errors],
+            "url": [e.url for e in errors],
+            "error": [e.error for e in errors],
+        }
+    )
+    con.register("incoming_errors", table)
+    try:
+        con.execute("INSERT INTO run_errors SELECT run_id, occurred_at, stage, url, error FROM incoming_errors")
+    finally:
+        con.unregister("incoming_errors")

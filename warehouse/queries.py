@@ -1,0 +1,50 @@
+"""Read-side queries the pipeline and the commands need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+
+from extractors.types import FeedState
+
+
+def feed_states(con: duckdb.DuckDBPyConnection, feed_urls: Iterable[str]) -> dict[str, FeedState]:
+    """The stored conditional-GET validators of the given feeds."""
+    urls = list(feed_urls)
+    if not urls:
+        return {}
+    rows = con.execute(
+        "SELECT feed_url, etag, last_modified FROM feeds WHERE feed_url IN (SELECT unnest(?))",
+        [urls],
+    ).fetchall()
+    return {str(u): FeedState(str(u), e, m) for u, e, m in rows}
+
+
+def known_urls(con: duckdb.DuckDBPyConnection, urls: Iterable[str]) -> set[str]:
+    """Those of ``urls`` (canonical form) that already lead to a stored article."""
+    wanted = list(set(urls))
+    if not wanted:
+        return set()
+    rows = con.execute(
+        "SELECT url FROM article_urls WHERE url IN (SELECT unnest(?))", [wanted]
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in ("articles", "stories", "alerts", "feeds", "runs"):
+        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        counts[name] = int(row[0]) if row else 0
+    return counts
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run ``sql``; return column names and rows."""
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description or []]
+    return names, [tuple(r) for r in cursor.fetchall()]

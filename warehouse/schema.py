@@ -1,0 +1,157 @@
+"""The warehouse schema and its versioned migrations.
+
+Each migration is applied once, in order, inside a transaction, and recorded in
+``schema_migrations``. Public tables (CONTRACT.md): ``articles``, ``stories``, ``alerts``,
+``feeds``, ``runs``. Internal tables start with no prefix but are documented as internal in
+docs/warehouse.md: ``article_urls``, ``run_errors``.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "core tables",
+        """
+        CREATE TABLE feeds (
+            feed_url            VARCHAR PRIMARY KEY,
+            name                VARCHAR,
+            title               VARCHAR,
+            last_polled_at      TIMESTAMPTZ,
+            last_ok_at          TIMESTAMPTZ,
+            last_http_status    INTEGER,
+            etag                VARCHAR,
+            last_modified       VARCHAR,
+            consecutive_errors  INTEGER NOT NULL DEFAULT 0,
+            last_error          VARCHAR,
+            items_last_seen     INTEGER
+        );
+        CREATE TABLE articles (
+            article_id      VARCHAR PRIMARY KEY,
+            url             VARCHAR NOT NULL,
+            canonical_url   VARCHAR NOT NULL,
+            feed_url        VARCHAR,
+            source          VARCHAR,
+            title           VARCHAR,
+            author          VARCHAR,
+            published_at    TIMESTAMPTZ,
+            fetched_at      TIMESTAMPTZ NOT NULL,
+            language        VARCHAR,
+            text            VARCHAR,
+            text_hash       VARCHAR,
+            text_source     VARCHAR,
+            note            VARCHAR,
+            us_russia       BOOLEAN NOT NULL,
+            relevance       DOUBLE NOT NULL,
+            relevance_terms VARCHAR[],
+            copy_of         VARCHAR,
+            story_id        VARCHAR,
+            run_id          VARCHAR
+        );
+        CREATE INDEX articles_canonical_url ON articles (canonical_url);
+        CREATE INDEX articles_text_hash ON articles (text_hash);
+        CREATE TABLE article_urls (
+            url         VARCHAR PRIMARY KEY,
+            article_id  VARCHAR NOT NULL
+        );
+        CREATE TABLE stories (
+            story_id       VARCHAR PRIMARY KEY,
+            headline       VARCHAR,
+            first_seen_at  TIMESTAMPTZ,
+            last_seen_at   TIMESTAMPTZ,
+            n_articles     INTEGER,
+            n_sources      INTEGER,
+            leader_call    BOOLEAN NOT NULL DEFAULT FALSE
+        );
+        CREATE TABLE alerts (
+            alert_id    VARCHAR PRIMARY KEY,
+            story_id    VARCHAR NOT NULL,
+            channel     VARCHAR NOT NULL,
+            status      VARCHAR NOT NULL,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            created_at  TIMESTAMPTZ NOT NULL,
+            sent_at     TIMESTAMPTZ,
+            last_error  VARCHAR
+        );
+        CREATE TABLE runs (
+            run_id        VARCHAR PRIMARY KEY,
+            flow_run_id   VARCHAR,
+            started_at    TIMESTAMPTZ NOT NULL,
+            finished_at   TIMESTAMPTZ,
+            status        VARCHAR,
+            feeds_polled  INTEGER,
+            feeds_failed  INTEGER,
+            items_seen    INTEGER,
+            pages_fetched INTEGER,
+            articles_new  INTEGER,
+            copies        INTEGER,
+            stories_new   INTEGER,
+            alerts_sent   INTEGER,
+            errors        INTEGER
+        );
+        CREATE TABLE run_errors (
+            run_id    VARCHAR NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            stage     VARCHAR NOT NULL,
+            url       VARCHAR,
+            error     VARCHAR NOT NULL
+        );
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations this file has and the database lacks; return their versions."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    have = current_version(con)
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        LOGGER.info("applied warehouse migration %d (%s)", migration.version, migration.name)
+        applied.append(migration.version)
+    return applied
