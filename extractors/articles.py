@@ -21,7 +21,11 @@ from extractors.urls import host_of, resolve_canonical
 LOGGER = logging.getLogger(__name__)
 
 # htmldate returns the time of day too when the page states it
-_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+_DATE_PARAMS = {
+    "extensive_search": True,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
 _HTML_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z]{2,3})", re.IGNORECASE)
 MIN_TEXT_CHARS = 80
 
@@ -45,9 +49,7 @@ def extract_page(html: bytes | str, url: str) -> ExtractedPage:
         raise ExtractionError("no article text found in the page", url=url)
     text = clean_whitespace(doc.text or "")
     if len(text) < MIN_TEXT_CHARS:
-        raise ExtractionError(
-            f"page yielded too little text ({len(text)} characters)", url=url
-        )
+        raise ExtractionError(f"page yielded too little text ({len(text)} characters)", url=url)
     return ExtractedPage(
         text=text,
         title=_clean(doc.title),

@@ -20,7 +20,24 @@ from __future__ import annotations
 
 
 class NewsmonError(Exception):
-    """Base of every error newsmon raises on purpose."""
+    """Base of every error newsmon raises on purpose.
+
+    Errors cross process boundaries (extraction workers, Dask workers) as values, so they must
+    pickle: the default ``Exception`` pickling calls ``cls(*args)`` and loses keyword-only
+    context such as ``url``; ``__reduce__`` restores the instance's attributes instead.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(
+    cls: type[NewsmonError], args: tuple[object, ...], state: dict[str, object]
+) -> NewsmonError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(NewsmonError):

@@ -8,6 +8,7 @@ is read here, as feedparser 6.0 does not know it. Every entry with an http(s) li
 from __future__ import annotations
 
 import calendar
+import contextlib
 import io
 import json
 import logging
@@ -22,6 +23,9 @@ from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
 
 import feedparser  # type: ignore[import-untyped]
+
+# the two steps feedparser.parse runs before its parsers (feedparser 6.0.x internals), reused
+# to vet exactly what they will see; if an upgrade moves them this fails at import, not silently
 from feedparser.encodings import convert_to_utf8  # type: ignore[import-untyped]
 from feedparser.sanitizer import replace_doctype  # type: ignore[import-untyped]
 
@@ -111,13 +115,14 @@ def _refuse_dangerous_entities(content: bytes, headers: dict[str, str], url: str
 
     feedparser strips ``<!ENTITY`` lines with regexes (its replace_doctype) and keeps the
     "safe" literal ones, but declarations on one line with the doctype pass straight to
-    expat, whose own limit only stops a billion-laughs document after ~50 MB and 2 s, and
-    its loose parser expands a kept entity without limit (100 kB of xml -> 200 MB of
-    summary). So we rebuild the exact bytes its parsers will see (same functions, same
-    headers) and vet their prolog with expat: only short literal internal entities pass.
-    defusedxml is not used because it forbids even ``<!ENTITY nbsp "&#160;">`` and parses
-    the whole document; this stops at the root element. External entities and dtds are
-    refused or never fetched: no handler for them is ever installed.
+    expat, whose own limit (expat >= 2.4) stops a billion-laughs document only after ~50 MB
+    and 2 s; its loose parser expands a kept entity without limit (100 kB of xml -> 200 MB
+    of summary); and its regexes even lift a declaration out of a comment. So we rebuild
+    the exact bytes its parsers will see (same functions, same headers) and vet their
+    prolog with expat: only short literal internal entities pass. defusedxml is not used
+    because it forbids even ``<!ENTITY nbsp "&#160;">`` and parses the whole document;
+    this stops at the root element. External entities are refused here, and no parser
+    ever gets a handler that could fetch one or an external dtd.
     """
     data = convert_to_utf8(headers, content, {})
     _, data, loose_entities = replace_doctype(data)
@@ -138,12 +143,9 @@ def _refuse_dangerous_entities(content: bytes, headers: dict[str, str], url: str
     parser = pyexpat.ParserCreate()
     parser.EntityDeclHandler = on_entity
     parser.StartElementHandler = on_root
-    try:
+    # on an ExpatError feedparser's expat stops at the same place, before any content
+    with contextlib.suppress(_PrologEnd, pyexpat.ExpatError):
         parser.Parse(data, True)
-    except _PrologEnd:
-        pass
-    except pyexpat.ExpatError:
-        pass  # feedparser's expat stops at the same error, before any content is expanded
 
 
 class _PrologEnd(Exception):
@@ -248,8 +250,9 @@ def _describe_problem(exc: object, content: bytes, content_type: str | None) -> 
     if exc is None or isinstance(exc, feedparser.NonXMLContentType):
         return None  # a mislabelled response, not a broken document
     if isinstance(exc, SAXParseException):
-        # feedparser prepends an xml declaration line when the document has none
-        shift = 0 if content[:32].replace(b"\x00", b"").lstrip(_LEADING).startswith(b"<?xml") else 1
+        # feedparser prepends a declaration line unless the text starts with one (after a bom)
+        head = content[:32].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff")
+        shift = 0 if head.startswith(b"<?xml") else 1
         line = max((exc.getLineNumber() or 1) - shift, 1)
         return f"malformed XML: {exc.getMessage()} (line {line})"
     if isinstance(exc, feedparser.CharacterEncodingOverride):
@@ -277,7 +280,9 @@ def _http_url(value: object, base: str) -> str | None:
         parts = urlsplit(absolute)
     except ValueError:  # e.g. a broken ipv6 literal
         return None
-    return absolute if parts.scheme in ("http", "https") and parts.netloc else None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return parts.scheme + absolute[len(parts.scheme) :]  # "HTTP://" happens
 
 
 def _from_struct_time(value: object) -> datetime | None:
@@ -300,7 +305,10 @@ def _from_rfc3339(value: object) -> datetime | None:
         except (TypeError, ValueError):
             return None
     # a date without an offset breaks rfc 3339; utc is the least surprising reading
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset
+        return None
 
 
 def _plain_text(value: object) -> str | None:

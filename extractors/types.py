@@ -129,7 +129,7 @@ class Article:
 
 @dataclass(frozen=True)
 class PassError:
-    """A failure recorded during a pass: ``stage`` is ``feed``, ``page``, ``extract`` or ``load``."""
+    """A failure recorded during a pass; ``stage``: ``feed``, ``page``, ``extract`` or ``load``."""
 
     stage: str
     url: str | None

@@ -54,8 +54,10 @@ _HEX_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 
 def is_tracking_param(name: str) -> bool:
     lowered = name.lower()
-    return name in TRACKING_PARAMS or lowered in TRACKING_PARAMS or lowered.startswith(
-        TRACKING_PREFIXES
+    return (
+        name in TRACKING_PARAMS
+        or lowered in TRACKING_PARAMS
+        or lowered.startswith(TRACKING_PREFIXES)
     )
 
 
@@ -97,7 +99,9 @@ def canonicalize_url(url: str) -> str:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")
         netloc = f"{userinfo}@{netloc}"
     query_pairs = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not is_tracking_param(k)
     ]
     query_pairs.sort()
     query = urlencode(query_pairs, quote_via=quote, safe=_QUERY_SAFE)

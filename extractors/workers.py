@@ -117,8 +117,8 @@ class ExtractionPool:
                 return ExtractionError(
                     f"extraction exceeded the {self.time_limit:g} s time limit", url=url
                 )
-            except BrokenProcessPool:
-                await self._replace(generation, "a worker process died")
+            except BrokenProcessPool as exc:
+                await self._replace(generation, f"a worker process died ({exc})")
             except RuntimeError as exc:
                 # submitting to a pool being shut down by a concurrent replacement
                 if "shutdown" not in str(exc):

@@ -63,13 +63,15 @@ def main() -> None:
 
 @main.command()
 @DB_OPTION
-@click.option("--port", type=int, default=None, help="Port of the loopback demo site (default 8765).")
+@click.option(
+    "--port", type=int, default=None, help="Port of the loopback demo site (default 8765)."
+)
 @_one_line_errors
 def demo(db_path: Path | None, port: int | None) -> None:
     """Serve seeds/ on loopback, run one pass against it and show what it found."""
+    from flows.config import parse_config
     from flows.demo import DEFAULT_PORT, serve_seeds
     from flows.passes import run_pass
-    from flows.config import parse_config
     from flows.progress import TerminalProgress
 
     db = db_path or default_db_path()
@@ -168,7 +170,11 @@ def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_forma
         writer.writerow(names)
         writer.writerows([[_plain(v) for v in row] for row in rows])
     elif output_format == "json":
-        click.echo(json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=_plain, indent=2))
+        click.echo(
+            json.dumps(
+                [dict(zip(names, row, strict=True)) for row in rows], default=_plain, indent=2
+            )
+        )
     else:
         table = Table(*names, show_lines=False)
         for row in rows:
@@ -203,5 +209,3 @@ def _config_file(config_path: Path | None) -> Path:
     if not env:
         raise ConfigError("no config given: pass --config PATH or set NEWSMON_CONFIG")
     return Path(env)
-
-

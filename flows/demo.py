@@ -209,7 +209,10 @@ def serve_seeds(port: int = DEFAULT_PORT, seeds_dir: Path = SEEDS_DIR) -> Iterat
         "/feed.xml": ("application/rss+xml; charset=utf-8", render_feed(seeds, base_url).encode()),
     }
     for seed in seeds:
-        server.routes[seed.path] = ("text/html; charset=utf-8", render_page(seed, base_url).encode())
+        server.routes[seed.path] = (
+            "text/html; charset=utf-8",
+            render_page(seed, base_url).encode(),
+        )
     thread = threading.Thread(target=server.serve_forever, name="newsmon-demo-site", daemon=True)
     thread.start()
     try:

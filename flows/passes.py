@@ -144,9 +144,7 @@ async def run_pass(
             stats.items_seen = len(items)
             todo = await asyncio.to_thread(_unknown_items, db, items)
             stats.items_new = len(todo)
-            LOGGER.info(
-                "%d feeds polled, %d items, %d new", len(polls), len(items), len(todo)
-            )
+            LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
             await _collect_and_load(db, todo, settings, stages, stats, progress, window)
         stats.status = "completed"
     except BaseException:
@@ -175,7 +173,9 @@ async def _collect_and_load(
     progress: Progress,
     window: int,
 ) -> None:
-    batches = [items[i : i + settings.batch_size] for i in range(0, len(items), settings.batch_size)]
+    batches = [
+        items[i : i + settings.batch_size] for i in range(0, len(items), settings.batch_size)
+    ]
     pending: deque[asyncio.Task[tuple[list[Article], list[PassError]]]] = deque()
     next_batch = 0
     done = 0

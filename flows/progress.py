@@ -1,4 +1,4 @@
-"""Terminal progress for a pass: feeds polled, pages extracted (only when a terminal is attached)."""
+"""Terminal progress for a pass: feeds polled, pages extracted (only on a terminal)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``newsmon serve``: the monitoring flow served as a Prefect deployment on the config's schedule."""
+"""``newsmon serve``: the monitoring flow as a Prefect deployment on the config's schedule."""
 
 from __future__ import annotations
 

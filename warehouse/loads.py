@@ -212,9 +212,7 @@ def _lookup_urls(con: duckdb.DuckDBPyConnection, urls: set[str]) -> dict[str, st
     return found
 
 
-def _lookup_hashes(
-    con: duckdb.DuckDBPyConnection, hashes: set[str]
-) -> dict[str, list[_Stored]]:
+def _lookup_hashes(con: duckdb.DuckDBPyConnection, hashes: set[str]) -> dict[str, list[_Stored]]:
     rows = con.execute(
         "SELECT text_hash, article_id, canonical_url, coalesce(copy_of, article_id) "
         "FROM articles WHERE text_hash IN (SELECT unnest(?)) ORDER BY fetched_at, article_id",
@@ -304,9 +302,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
     )
 
 
-def record_errors(
-    con: duckdb.DuckDBPyConnection, run_id: str, errors: Sequence[PassError]
-) -> None:
+def record_errors(con: duckdb.DuckDBPyConnection, run_id: str, errors: Sequence[PassError]) -> None:
     if not errors:
         return
     table = pa.table(
@@ -320,6 +316,9 @@ def record_errors(
     )
     con.register("incoming_errors", table)
     try:
-        con.execute("INSERT INTO run_errors SELECT run_id, occurred_at, stage, url, error FROM incoming_errors")
+        con.execute(
+            "INSERT INTO run_errors"
+            " SELECT run_id, occurred_at, stage, url, error FROM incoming_errors"
+        )
     finally:
         con.unregister("incoming_errors")

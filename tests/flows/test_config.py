@@ -1,0 +1,84 @@
+"""The config is validated once and refused in one line that names the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extractors.errors import ConfigError
+from flows.config import load_config, parse_config
+
+GOOD = """
+[[feeds]]
+name = "Example World News"
+url = "https://example.org/world/rss.xml"
+
+[fetch]
+allow_private_networks = ["127.0.0.1/32"]
+
+[schedule]
+cron = "*/15 * * * *"
+
+[[alerts]]
+url = "json://127.0.0.1:8099/hook"
+
+[relevance]
+extra_us = ["Jane Doe"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "newsmon.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_contract_example_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.feeds[0].url == "https://example.org/world/rss.xml"
+    assert config.fetch.settings().allow_private_networks == ("127.0.0.1/32",)
+    assert config.schedule.cron == "*/15 * * * *"
+    assert config.alerts[0].url.startswith("json://")
+    assert "Jane Doe" in config.relevance.lexicon().us
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (GOOD + "\n[extra]\nx = 1\n", "extra"),
+        (
+            GOOD.replace('url = "https://example.org/world/rss.xml"', 'url = "ftp://x"'),
+            "feeds[0].url",
+        ),
+        (GOOD.replace('name = "Example World News"', 'nmae = "x"'), "feeds[0].nmae"),
+        (GOOD.replace('["127.0.0.1/32"]', '["not-a-network"]'), "fetch.allow_private_networks"),
+        (GOOD.replace('cron = "*/15 * * * *"', 'cron = "often"'), "schedule"),
+        (GOOD.replace("[fetch]", "[fetch]\ntimeout_seconds = -1"), "fetch.timeout_seconds"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"{key}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[[feeds]\nname="))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_no_feeds_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({})
+    assert caught.value.key == "feeds"
+
+
+def test_duplicate_feed_is_refused() -> None:
+    feed = {"name": "a", "url": "https://example.org/rss"}
+    with pytest.raises(ConfigError, match="listed twice"):
+        parse_config({"feeds": [feed, feed]})

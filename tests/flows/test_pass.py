@@ -1,0 +1,223 @@
+"""A real pass against loopback sites: feeds, pages, 304s and every kind of bad input.
+
+Each test serves its own site on 127.0.0.1, runs ``run_pass`` into a DuckDB file in tmp_path
+and reads the warehouse back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+from extractors.types import RunStats
+from flows.config import Config, parse_config
+from flows.passes import run_pass
+from tests.support.sites import Site, serve_site
+from warehouse.connection import open_warehouse
+
+BODY = (
+    "WASHINGTON - U.S. Secretary of State and Russian Foreign Minister Sergei Lavrov met in "
+    "Geneva on Thursday for talks on arms control, the State Department said. "
+) * 4
+
+
+def page(title: str, body: str = BODY, canonical: str | None = None) -> str:
+    link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
+    paragraphs = "".join(f"<p>{s.strip()}.</p>" for s in body.split(".") if s.strip())
+    return (
+        f"<html lang='en'><head><title>{title}</title>{link}</head><body>"
+        f"<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
+        f"<article><h1>{title}</h1>{paragraphs}</article>"
+        f"<footer>Copyright Example News</footer></body></html>"
+    )
+
+
+def rss(site: Site, items: list[tuple[str, str]], summary: str = "A summary from the feed.") -> str:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{site.url(path)}</link><guid>{path}</guid>"
+        f"<pubDate>Thu, 19 Nov 2026 10:0{i}:00 GMT</pubDate>"
+        f"<description>{summary} ({title})</description></item>"
+        for i, (path, title) in enumerate(items)
+    )
+    return (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>Example</title>"
+        f"<link>{site.url('/')}</link>{entries}</channel></rss>"
+    )
+
+
+def config_for(*feeds: tuple[str, str]) -> Config:
+    return parse_config(
+        {
+            "feeds": [{"name": name, "url": url} for name, url in feeds],
+            "fetch": {"allow_private_networks": ["127.0.0.1/32"], "timeout_seconds": 5},
+            "extraction": {"workers": 2, "batch_size": 2},
+        }
+    )
+
+
+def run(config: Config, db: Path) -> RunStats:
+    return asyncio.run(run_pass(config, db, run_id=str(uuid.uuid4())))
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with open_warehouse(db, read_only=True) as con:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_bad_feeds_and_pages_are_recorded_and_the_pass_goes_on(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        site.add(
+            "/good.xml",
+            rss(
+                site,
+                [("/a", "Lavrov in Geneva"), ("/empty", "Empty page"), ("/broken", "Server error")],
+            ),
+            content_type="application/rss+xml",
+        )
+        site.add("/a", page("Lavrov in Geneva"))
+        site.add("/empty", "")
+        site.add("/broken", "oops", status=500)
+        site.add("/html.xml", page("Not a feed"))
+        site.add("/gone.xml", "missing", status=404)
+        site.add(
+            "/bad.xml", "<rss><channel><title>x</title><item><title>cut", content_type="text/xml"
+        )
+        unreachable = f"http://127.0.0.1:{closed_port()}/feed.xml"
+        config = config_for(
+            ("good", site.url("/good.xml")),
+            ("html", site.url("/html.xml")),
+            ("gone", site.url("/gone.xml")),
+            ("bad", site.url("/bad.xml")),
+            ("unreachable", unreachable),
+        )
+        stats = run(config, db)
+
+    assert stats.status == "completed"
+    assert stats.feeds_polled == 5
+    articles = {
+        r[0]: r[1:] for r in rows(db, "SELECT title, text_source, note, text FROM articles")
+    }
+    assert articles["Lavrov in Geneva"][0] == "page"
+    assert "Sergei Lavrov met in Geneva" in articles["Lavrov in Geneva"][2]
+    # the page failed: the feed's summary is kept and the reason recorded
+    assert articles["Empty page"][:1] == ("feed",) and "empty" in articles["Empty page"][1]
+    assert articles["Server error"][0] == "feed" and "HTTP 500" in articles["Server error"][1]
+    assert articles["Server error"][2].startswith("A summary from the feed.")
+
+    feeds = {
+        r[0]: r[1:]
+        for r in rows(
+            db, "SELECT name, consecutive_errors, last_error, last_http_status FROM feeds"
+        )
+    }
+    assert feeds["good"][:2] == (0, None)
+    assert feeds["gone"][0] == 1 and "HTTP 404" in feeds["gone"][1] and feeds["gone"][2] == 404
+    assert feeds["html"][0] == 1 and "not a feed" in feeds["html"][1].lower()
+    assert feeds["unreachable"][0] == 1 and "cannot connect" in feeds["unreachable"][1]
+    assert feeds["bad"][0] == 1 or feeds["bad"][1] is None  # truncated: refused, or partly read
+    run_row = rows(db, "SELECT errors, feeds_polled, articles_new, status FROM runs")
+    assert run_row == [(stats.errors, 5, 3, "completed")]
+    assert stats.errors >= 5
+    stages = {r[0] for r in rows(db, "SELECT stage FROM run_errors")}
+    assert {"feed", "page", "extract"} <= stages
+
+
+def test_second_pass_uses_conditional_get_and_adds_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        site.add(
+            "/feed.xml",
+            rss(site, [("/a", "Lavrov in Geneva")]),
+            content_type="application/rss+xml",
+            etag='"v1"',
+        )
+        site.add("/a", page("Lavrov in Geneva"))
+        config = config_for(("feed", site.url("/feed.xml")))
+        first = run(config, db)
+        second = run(config, db)
+        feed_requests = site.requests_for("/feed.xml")
+        page_requests = site.requests_for("/a")
+
+    assert (first.articles_new, second.articles_new) == (1, 0)
+    assert second.feeds_not_modified == 1
+    assert feed_requests[1].header("if-none-match") == '"v1"'
+    assert len(page_requests) == 1
+    assert rows(db, "SELECT count(*) FROM articles") == [(1,)]
+    assert rows(db, "SELECT last_http_status, etag FROM feeds") == [(304, '"v1"')]
+
+
+def test_known_items_are_not_fetched_again(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        site.add("/feed.xml", rss(site, [("/a", "First")]), content_type="application/rss+xml")
+        site.add("/a", page("First"))
+        site.add("/b", page("Second", BODY.replace("Geneva", "Vienna")))
+        config = config_for(("feed", site.url("/feed.xml")))
+        run(config, db)
+        # the feed changed (no validators): one new item, one known
+        site.add(
+            "/feed.xml",
+            rss(site, [("/b", "Second"), ("/a?utm_source=rss", "First")]),
+            content_type="application/rss+xml",
+        )
+        second = run(config, db)
+        a_requests = site.requests_for("/a")
+
+    assert second.items_new == 1 and second.articles_new == 1
+    assert len(a_requests) == 1
+    assert rows(db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_one_article_reached_by_two_urls_is_stored_once(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        canonical = site.url("/story")
+        site.add(
+            "/feed.xml",
+            rss(site, [("/story", "Story"), ("/story-print", "Story (print)")]),
+            content_type="application/rss+xml",
+        )
+        site.add("/story", page("Story", canonical=canonical))
+        site.add("/story-print", page("Story (print)", canonical=canonical))
+        stats = run(config_for(("feed", site.url("/feed.xml"))), db)
+
+    assert stats.articles_new == 1
+    assert rows(db, "SELECT canonical_url FROM articles") == [(canonical,)]
+    assert rows(db, "SELECT count(*) FROM article_urls") == [(2,)]
+
+
+def test_atom_and_json_feeds(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        atom = (
+            "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            "<title>Atom</title><id>urn:x</id><updated>2026-11-19T10:00:00Z</updated>"
+            f"<entry><title>Atom story</title><link href='{site.url('/atom-story')}'/>"
+            "<id>urn:1</id><updated>2026-11-19T10:00:00Z</updated></entry></feed>"
+        )
+        json_feed = (
+            '{"version": "https://jsonfeed.org/version/1.1", "title": "JSON", "items": ['
+            f'{{"id": "1", "url": "{site.url("/json-story")}", "title": "JSON story",'
+            ' "date_published": "2026-11-19T11:00:00+01:00"}]}'
+        )
+        site.add("/atom.xml", atom, content_type="application/atom+xml")
+        site.add("/feed.json", json_feed, content_type="application/feed+json")
+        site.add("/atom-story", page("Atom story"))
+        site.add("/json-story", page("JSON story", BODY.replace("Geneva", "Vienna")))
+        stats = run(
+            config_for(("atom", site.url("/atom.xml")), ("json", site.url("/feed.json"))), db
+        )
+
+    assert stats.articles_new == 2
+    published = dict(rows(db, "SELECT title, strftime(published_at, '%H:%M') FROM articles"))
+    assert published == {"Atom story": "10:00", "JSON story": "10:00"}
