@@ -67,8 +67,9 @@ class ExtractionPool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
-        # workers import trafilatura once in the fork server, not once per worker
-        context.set_forkserver_preload(["extractors.articles"])
+        # workers import trafilatura (and the main script, which multiprocessing re-imports in
+        # every child) once in the fork server, not once per worker
+        context.set_forkserver_preload(["__main__", "extractors.articles"])
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,

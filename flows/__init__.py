@@ -7,5 +7,3 @@ import os
 # network, and a start-up allowance for the temporary server on slow machines
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# library logs (fetching, parsing, loading) show up in the flow run's logs
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "extractors,warehouse,flows")

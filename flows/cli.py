@@ -164,6 +164,41 @@ def sql(db_path: Path | None, output_format: str, query: str) -> None:
     print_rows(names, rows, output_format)
 
 
+@main.group(name="eval")
+def eval_group() -> None:
+    """Measure newsmon against labelled sets (docs/dedup-eval.md)."""
+
+
+@eval_group.command()
+@click.option("--limit", type=int, default=None, help="Use only the first N corpus articles.")
+@click.option("--seed", type=int, default=None, help="Seed of the variant generator.")
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The shared corpus folder (default ../shared/corpus beside the checkout).",
+)
+@click.option("--show-errors", is_flag=True, help="List every article the matcher got wrong.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@_one_line_errors
+def dedup(
+    limit: int | None, seed: int | None, corpus: Path | None, show_errors: bool, as_json: bool
+) -> None:
+    """Score copy detection and story grouping through the warehouse (issue 3)."""
+    import dataclasses
+
+    from flows.evaluation import DEFAULT_CORPUS, DEFAULT_SEED, render_report, run_dedup_eval
+
+    run = run_dedup_eval(
+        corpus or DEFAULT_CORPUS, limit=limit, seed=DEFAULT_SEED if seed is None else seed
+    )
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(run.scores), indent=2))
+        return
+    for line in render_report(run, show_errors=show_errors):
+        click.echo(line)
+
+
 def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_format: str) -> None:
     if output_format == "csv":
         writer = csv.writer(sys.stdout)

@@ -14,9 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from extractors.copies import CopyThresholds
 from extractors.errors import ConfigError
 from extractors.fetching import FetchSettings
 from extractors.relevance import Lexicon
+from extractors.stories import StoryThresholds
+from warehouse.matching import MatchSettings
 
 
 class _Strict(BaseModel):
@@ -109,6 +112,26 @@ class ExtractionConfig(_Strict):
     batch_size: int = Field(default=50, ge=1, le=5000)
 
 
+class MatchingConfig(_Strict):
+    """Copy and story matching (issue 3): the window and the thresholds worth exposing."""
+
+    window_days: float = Field(default=30.0, gt=0, le=3650)
+    story_window_hours: float = Field(default=72.0, gt=0, le=24 * 365)
+    copy_containment: float = Field(default=0.5, gt=0, le=1)
+    copy_aligned_share: float = Field(default=0.2, gt=0, le=1)
+    story_min_cosine: float = Field(default=0.3, gt=0, le=1)
+
+    def settings(self) -> MatchSettings:
+        return MatchSettings(
+            window_days=self.window_days,
+            story_window_hours=self.story_window_hours,
+            copy=CopyThresholds(
+                containment=self.copy_containment, min_aligned_share=self.copy_aligned_share
+            ),
+            story=StoryThresholds(min_cosine=self.story_min_cosine),
+        )
+
+
 class Config(_Strict):
     feeds: list[FeedConfig] = Field(min_length=1)
     fetch: FetchConfig = FetchConfig()
@@ -116,6 +139,7 @@ class Config(_Strict):
     alerts: list[AlertConfig] = []
     relevance: RelevanceConfig = RelevanceConfig()
     extraction: ExtractionConfig = ExtractionConfig()
+    matching: MatchingConfig = MatchingConfig()
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:

@@ -8,14 +8,17 @@ warehouse is the only record.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.logging.handlers import APILogHandler
 
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
 from flows.config import load_config
@@ -23,6 +26,8 @@ from flows.passes import Progress, Stages, load_batch, run_pass
 from flows.pipeline import FeedSpec, PassSettings, collect_articles, poll_feeds
 from warehouse.connection import default_db_path
 from warehouse.loads import LoadResult
+
+LIBRARY_LOGGERS = ("extractors", "warehouse", "flows")
 
 _TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -74,16 +79,43 @@ async def monitor(config_path: str | None = None, db_path: str | None = None) ->
     config = load_config(config_path)
     db = db_path or str(default_db_path())
     flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
-    stats = await run_pass(
-        config,
-        db,
-        run_id=flow_run_id or str(uuid.uuid4()),
-        flow_run_id=flow_run_id,
-        stages=PREFECT_STAGES,
-        progress=_progress,
-    )
+    with library_logs_to_prefect():
+        stats = await run_pass(
+            config,
+            db,
+            run_id=flow_run_id or str(uuid.uuid4()),
+            flow_run_id=flow_run_id,
+            stages=PREFECT_STAGES,
+            progress=_progress,
+        )
     await publish_summary(stats, Path(db))
     return summary_row(stats)
+
+
+@contextlib.contextmanager
+def library_logs_to_prefect(level: int = logging.INFO) -> Iterator[None]:
+    """Send the project's library logs (fetching, parsing, loading) to the run's logs.
+
+    Prefect's ``PREFECT_LOGGING_EXTRA_LOGGERS`` does this too, but only when it is set before
+    Prefect configures logging; attaching the handler for the flow's duration does not depend
+    on import order. Records carry the run context, so they land in the right flow run.
+    """
+    handler = APILogHandler()
+    saved: list[tuple[logging.Logger, int]] = []
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(isinstance(h, APILogHandler) for h in logger.handlers):
+            continue  # already wired by PREFECT_LOGGING_EXTRA_LOGGERS
+        saved.append((logger, logger.level))
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > level:
+            logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old_level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
 
 
 def summary_row(stats: RunStats) -> dict[str, object]:
@@ -108,7 +140,7 @@ def summary_row(stats: RunStats) -> dict[str, object]:
 
 async def publish_summary(stats: RunStats, db: Path) -> None:
     row = summary_row(stats)
-    await create_table_artifact(  # type: ignore[misc]
+    await acreate_table_artifact(
         key="newsmon-run-summary",
         table=[{"measure": k, "value": str(v)} for k, v in row.items()],
         description=f"newsmon pass {stats.run_id} into {db}",

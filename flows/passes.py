@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from warehouse.loads import (
     record_feed_polls,
     start_run,
 )
+from warehouse.matching import MatchSettings
 from warehouse.queries import feed_states, known_urls
 
 LOGGER = logging.getLogger(__name__)
@@ -67,20 +69,34 @@ CollectStage = Callable[
 LoadStage = Callable[[str, Sequence[Article], Sequence[PassError], str], Awaitable[LoadResult]]
 
 
+# the [matching] settings of the pass in progress (issue 3). Load stages are called with four
+# arguments (flows.monitor wraps them as tasks), so run_pass hands the settings over in context,
+# as flows.pipeline does its resources; a caller may still pass them explicitly.
+_MATCHING: ContextVar[MatchSettings | None] = ContextVar("newsmon_matching", default=None)
+
+
 def write_batch(
-    db_path: str, articles: Sequence[Article], errors: Sequence[PassError], run_id: str
+    db_path: str,
+    articles: Sequence[Article],
+    errors: Sequence[PassError],
+    run_id: str,
+    matching: MatchSettings | None = None,
 ) -> LoadResult:
     """Store one batch and its errors, holding the write connection for this step only."""
     with open_warehouse(db_path) as con:
-        result = load_articles(con, articles, run_id=run_id)
+        result = load_articles(con, articles, run_id=run_id, matching=matching or _MATCHING.get())
         record_errors(con, run_id, errors)
     return result
 
 
 async def load_batch(
-    db_path: str, articles: Sequence[Article], errors: Sequence[PassError], run_id: str
+    db_path: str,
+    articles: Sequence[Article],
+    errors: Sequence[PassError],
+    run_id: str,
+    matching: MatchSettings | None = None,
 ) -> LoadResult:
-    return await asyncio.to_thread(write_batch, db_path, articles, errors, run_id)
+    return await asyncio.to_thread(write_batch, db_path, articles, errors, run_id, matching)
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,7 @@ async def run_pass(
     with open_warehouse(db) as con:
         start_run(con, stats)
         states = feed_states(con, (f.url for f in feeds))
+    matching = _MATCHING.set(config.matching.settings())
     try:
         async with pass_resources(settings):
             progress.feeds_polled(0, len(feeds))
@@ -151,6 +168,7 @@ async def run_pass(
         stats.status = "failed"
         raise
     finally:
+        _MATCHING.reset(matching)
         stats.finished_at = datetime.now(UTC)
         with open_warehouse(db) as con:
             finish_run(con, stats)
@@ -197,7 +215,8 @@ async def _collect_and_load(
         stats.pages_failed += sum(1 for a in articles if a.text_source != "page")
         stats.errors += len(errors)
         stats.articles_new += len(result.new_ids)
-        stats.copies += result.exact_copies
+        stats.copies += result.copies
+        stats.stories_new += result.stories_new
         new = set(result.new_ids)
         stats.articles_us_russia += sum(
             1 for a in articles if a.article_id in new and a.relevance.us_russia

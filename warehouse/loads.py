@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from extractors.types import Article, FeedPoll, PassError, RunStats
 from extractors.urls import canonicalize_url, host_of
+from warehouse.matching import Match, Matcher, MatchSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,11 +50,13 @@ ARTICLE_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What a load stored: new article ids, how many were already there, exact copies found."""
+    """What a load stored: new article ids, how many were already there, how many of the new
+    ones are copies of a stored text, and how many stories they started (issue 3)."""
 
     new_ids: tuple[str, ...]
     already_stored: int
-    exact_copies: int
+    copies: int
+    stories_new: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,23 +134,29 @@ def record_feed_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll])
 
 
 def load_articles(
-    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    articles: Sequence[Article],
+    *,
+    run_id: str,
+    matching: MatchSettings | None = None,
 ) -> LoadResult:
     """Store the articles not stored yet; remember every URL each was reached at.
 
     Identity, in order: the article id (from the canonical URL), any URL already recorded in
     ``article_urls``, identical normalised text on the same site (one page, two URLs).
-    Identical text on another site is a new article whose ``copy_of`` is the stored root.
+    Each new article, in order, then gets its ``copy_of`` and ``story_id`` from the matcher
+    (``warehouse.matching``, issue 3), in the same transaction.
     """
     if not articles:
-        return LoadResult((), 0, 0)
+        return LoadResult((), 0, 0, 0)
     urls_of = {a.article_id: _urls_of(a) for a in articles}
     with _in_transaction(con):
         known_urls = _lookup_urls(con, {u for us in urls_of.values() for u in us})
         by_hash = _lookup_hashes(con, {a.text_hash for a in articles})
-        rows: list[tuple[Article, str | None]] = []
+        matcher = Matcher(con, matching)
+        rows: list[tuple[Article, Match]] = []
         url_rows: dict[str, str] = {}
-        already = exact = 0
+        already = 0
         seen_ids: set[str] = set()
         for article in articles:
             urls = urls_of[article.article_id]
@@ -163,18 +172,18 @@ def load_articles(
                 for u in urls:
                     url_rows.setdefault(u, existing)
                 continue
-            copy_of = same_text[0].root if same_text else None
-            exact += copy_of is not None
-            rows.append((article, copy_of))
+            match = matcher.match(article)
+            rows.append((article, match))
             seen_ids.add(article.article_id)
             by_hash.setdefault(article.text_hash, []).append(
-                _Stored(article.article_id, host, copy_of or article.article_id)
+                _Stored(article.article_id, host, match.copy_of or article.article_id)
             )
             for u in urls:
                 known_urls.setdefault(u, article.article_id)
                 url_rows.setdefault(u, article.article_id)
         if rows:
             _insert_articles(con, rows, run_id)
+            matcher.flush()
         if url_rows:
             con.register(
                 "incoming_urls",
@@ -187,7 +196,9 @@ def load_articles(
                 )
             finally:
                 con.unregister("incoming_urls")
-    return LoadResult(tuple(a.article_id for a, _ in rows), already, exact)
+    return LoadResult(
+        tuple(a.article_id for a, _ in rows), already, matcher.copies, matcher.stories_new
+    )
 
 
 def _urls_of(article: Article) -> list[str]:
@@ -227,10 +238,10 @@ def _lookup_hashes(con: duckdb.DuckDBPyConnection, hashes: set[str]) -> dict[str
 
 
 def _insert_articles(
-    con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Article, str | None]], run_id: str
+    con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Article, Match]], run_id: str
 ) -> None:
     columns: dict[str, list[object]] = {name: [] for name in ARTICLE_SCHEMA.names}
-    for article, copy_of in rows:
+    for article, match in rows:
         values = {
             "article_id": article.article_id,
             "url": article.url,
@@ -249,8 +260,8 @@ def _insert_articles(
             "us_russia": article.relevance.us_russia,
             "relevance": article.relevance.score,
             "relevance_terms": list(article.relevance.terms),
-            "copy_of": copy_of,
-            "story_id": None,
+            "copy_of": match.copy_of,
+            "story_id": match.story_id,
             "run_id": run_id,
         }
         for name in ARTICLE_SCHEMA.names:

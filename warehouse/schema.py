@@ -115,6 +115,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    # issue 3: the copy and story index (internal tables, documented in docs/dedup-eval.md)
+    Migration(
+        2,
+        "copy and story index",
+        """
+        CREATE TABLE copy_keys (
+            key         BIGINT NOT NULL,
+            article_id  VARCHAR NOT NULL,
+            seen_at     TIMESTAMPTZ NOT NULL,
+            n_anchors   SMALLINT NOT NULL
+        );
+        CREATE INDEX copy_keys_key ON copy_keys (key);
+        CREATE TABLE story_keys (
+            key       BIGINT NOT NULL,
+            story_id  VARCHAR NOT NULL,
+            day       INTEGER NOT NULL
+        );
+        CREATE INDEX story_keys_key ON story_keys (key);
+        CREATE TABLE story_profiles (
+            story_id  VARCHAR PRIMARY KEY,
+            terms     VARCHAR[] NOT NULL,
+            weights   DOUBLE[] NOT NULL
+        );
+        CREATE TABLE story_sources (
+            key       BIGINT PRIMARY KEY,
+            story_id  VARCHAR NOT NULL,
+            source    VARCHAR NOT NULL
+        );
+        CREATE TABLE term_counts (
+            key  BIGINT PRIMARY KEY,
+            df   BIGINT NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

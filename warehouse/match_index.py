@@ -1,0 +1,177 @@
+"""Bulk reads and writes of the copy and story index tables (issue 3; used by ``matching``).
+
+Lookups are literal ``IN`` lists in chunks: DuckDB answers ``key IN (constants)`` from the ART
+index, where a list parameter (``= ANY(?)``, ``IN (SELECT unnest(?))``) or a join scans the
+whole table. So a lookup costs what the keys asked for return, not what the table holds. The
+values are our own integers and hex ids, quoted all the same. Writes register one Arrow table
+per statement.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+# DuckDB scans the table instead when a lookup would return more than max(2048, 0.1% of the
+# rows); 128 keys of at most ``max_postings`` (64) postings each stay under that on a big index
+CHUNK = 128
+_TS = pa.timestamp("us", tz="UTC")
+
+_POSTING_SCHEMAS = {
+    "copy_keys": pa.schema(
+        [
+            ("key", pa.int64()),
+            ("article_id", pa.string()),
+            ("seen_at", _TS),
+            ("n_anchors", pa.int16()),
+        ]
+    ),
+    "story_keys": pa.schema([("key", pa.int64()), ("story_id", pa.string()), ("day", pa.int32())]),
+    "story_sources": pa.schema(
+        [("key", pa.int64()), ("story_id", pa.string()), ("source", pa.string())]
+    ),
+}
+_STORY_SCHEMA = pa.schema(
+    [
+        ("story_id", pa.string()),
+        ("headline", pa.string()),
+        ("first_seen_at", _TS),
+        ("last_seen_at", _TS),
+        ("n_articles", pa.int32()),
+        ("n_sources", pa.int32()),
+        ("terms", pa.list_(pa.string())),
+        ("weights", pa.list_(pa.float64())),
+    ]
+)
+
+
+def _literal(value: int | str) -> str:
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def lookup_rows(
+    con: duckdb.DuckDBPyConnection, select_sql: str, column: str, values: Sequence[int | str]
+) -> list[tuple[Any, ...]]:
+    """``select_sql WHERE column IN (values)``, chunked; no rows for no values."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(values):
+        in_list = ", ".join(_literal(v) for v in chunk)
+        rows += con.execute(f"{select_sql} WHERE {column} IN ({in_list})").fetchall()
+    return rows
+
+
+def copy_postings(
+    con: duckdb.DuckDBPyConnection, keys: Sequence[int]
+) -> list[tuple[int, str, datetime, int]]:
+    """(key, article_id, seen_at, n_anchors) postings of ``keys`` in ``copy_keys``."""
+    sql = "SELECT key, article_id, seen_at, n_anchors FROM copy_keys"
+    return [(int(k), str(a), t, int(n)) for k, a, t, n in lookup_rows(con, sql, "key", keys)]
+
+
+def story_postings(con: duckdb.DuckDBPyConnection, keys: Sequence[int]) -> list[tuple[int, str]]:
+    """(key, story_id) postings of ``keys`` in ``story_keys``."""
+    sql = "SELECT key, story_id FROM story_keys"
+    return [(int(k), str(s)) for k, s in lookup_rows(con, sql, "key", keys)]
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, sql: str) -> None:
+    name = f"incoming_{table}"
+    con.register(name, data)
+    try:
+        con.execute(sql.format(incoming=name))
+    finally:
+        con.unregister(name)
+
+
+def insert_postings(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Append rows to ``copy_keys``, ``story_keys`` or ``story_sources``."""
+    if not rows:
+        return
+    schema = _POSTING_SCHEMAS[table]
+    columns = list(zip(*rows, strict=True))
+    data = pa.table(
+        {f.name: pa.array(list(c), f.type) for f, c in zip(schema, columns, strict=True)},
+        schema=schema,
+    )
+    names = ", ".join(schema.names)
+    _insert(con, table, data, f"INSERT INTO {table} ({names}) SELECT {names} FROM {{incoming}}")
+
+
+def upsert_term_counts(con: duckdb.DuckDBPyConnection, deltas: Counter[int]) -> None:
+    """Add ``deltas`` to the document frequencies in ``term_counts``."""
+    items = sorted((k, n) for k, n in deltas.items() if n)
+    if not items:
+        return
+    data = pa.table(
+        {
+            "key": pa.array([k for k, _ in items], pa.int64()),
+            "df": pa.array([n for _, n in items], pa.int64()),
+        }
+    )
+    _insert(
+        con,
+        "term_counts",
+        data,
+        "INSERT INTO term_counts AS t (key, df) SELECT key, df FROM {incoming} "
+        "ON CONFLICT (key) DO UPDATE SET df = t.df + excluded.df",
+    )
+
+
+def upsert_stories(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Write story rows and profiles; ``leader_call`` keeps whatever it holds."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    data = pa.table(
+        {f.name: pa.array(list(c), f.type) for f, c in zip(_STORY_SCHEMA, columns, strict=True)},
+        schema=_STORY_SCHEMA,
+    )
+    _insert(
+        con,
+        "stories",
+        data,
+        """
+        INSERT INTO stories AS s (story_id, headline, first_seen_at, last_seen_at, n_articles,
+            n_sources, leader_call)
+        SELECT story_id, headline, first_seen_at, last_seen_at, n_articles, n_sources, FALSE
+        FROM {incoming}
+        ON CONFLICT (story_id) DO UPDATE SET
+            headline = excluded.headline,
+            first_seen_at = excluded.first_seen_at,
+            last_seen_at = excluded.last_seen_at,
+            n_articles = excluded.n_articles,
+            n_sources = excluded.n_sources
+        """,
+    )
+    _insert(
+        con,
+        "story_profiles",
+        data,
+        "INSERT INTO story_profiles AS p (story_id, terms, weights) "
+        "SELECT story_id, terms, weights FROM {incoming} "
+        "ON CONFLICT (story_id) DO UPDATE SET terms = excluded.terms, weights = excluded.weights",
+    )
+
+
+def prune_postings(con: duckdb.DuckDBPyConnection, before: datetime) -> None:
+    """Drop index postings dated before ``before``: no article in the window can match them.
+
+    Rows arrive roughly in time order, so the zone maps of ``seen_at`` and ``day`` let DuckDB
+    skip the row groups that hold nothing that old.
+    """
+    con.execute("DELETE FROM copy_keys WHERE seen_at < ?", [before])
+    con.execute("DELETE FROM story_keys WHERE day < ?", [int(before.timestamp() // 86400)])

@@ -1,0 +1,396 @@
+"""Copy and story matching against what the warehouse stores (issue 3).
+
+``load_articles`` makes one ``Matcher`` per load and asks it about each new article in load
+order, inside the load's transaction; ``flush`` then writes what the batch added to the index.
+Everything the matcher reads comes through indexed lookups of a bounded number of keys, so the
+cost of matching one article does not grow with the number stored:
+
+- ``copy_keys`` (key -> article, seen_at): MinHash band keys and anchor shingles
+  (``extractors.copies``). Postings outside the window are ignored; a key stops taking
+  postings after ``max_postings`` articles (boilerplate, not evidence). Candidates sharing a
+  band or two anchors are verified against their stored text (``compare``). A copy points at
+  its candidate's root (``coalesce(copy_of, article_id)``), so never along a chain.
+- ``story_keys`` (hash of entity and day -> story): the stories that named an entity on a
+  given day. An article looks up its strongest entities over the days of the story window.
+
+DuckDB keeps an ART index in memory once it is touched (about 34 bytes a key, some 90 keys an
+article), so memory follows the size of the index. ``match_index.prune_postings`` drops the
+postings older than a cut-off (nothing in the window can match them) and so bounds the index by
+the window rather than the history; it is maintenance, not part of a load: a load never deletes,
+so articles that arrive late (an old feed's backlog) still meet everything in their window.
+- ``story_profiles``: each story's TF-IDF-ish profile, the sum of its members' unit profiles.
+- ``term_counts``: document frequencies of profile terms (key 0 counts the articles).
+- ``story_sources``: one row per (story, source), for ``stories.n_sources``.
+
+A story's id is the article id of its first article; ``stories.leader_call`` is never written
+here beyond its default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+
+from extractors.copies import CopyText, CopyThresholds, compare, fingerprint, prepare
+from extractors.stories import (
+    StoryThresholds,
+    cosine,
+    day_of,
+    entity_day_key,
+    idf_of,
+    lookup_entities,
+    merge_profiles,
+    story_features,
+    term_key,
+    weigh,
+)
+from extractors.types import Article
+from warehouse.match_index import (
+    copy_postings,
+    insert_postings,
+    lookup_rows,
+    story_postings,
+    upsert_stories,
+    upsert_term_counts,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+_DOCS_KEY = 0  # term_counts row that counts the profiled articles
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """How far back to look and what counts (the ``[matching]`` config table)."""
+
+    window_days: float = 30.0
+    story_window_hours: float = 72.0
+    copy: CopyThresholds = field(default_factory=CopyThresholds)
+    story: StoryThresholds = field(default_factory=StoryThresholds)
+    max_candidates: int = 8
+    max_postings: int = 64
+
+
+@dataclass(frozen=True)
+class Match:
+    """The matcher's answer for one article."""
+
+    copy_of: str | None
+    story_id: str
+    new_story: bool
+
+
+@dataclass
+class _Known:
+    article_id: str
+    root_id: str
+    story_id: str
+    seen_at: datetime
+    source: str | None
+    text: str
+
+
+@dataclass
+class _Story:
+    story_id: str
+    headline: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    n_articles: int
+    n_sources: int
+    profile: dict[str, float]
+    dirty: bool = False
+
+
+def _anchor_share(shared: int, mine: int, theirs: int) -> float:
+    """Shared anchors over the anchors of the text with fewer: two are enough whatever the
+    sizes; one is enough for a short text that has only a few (an urgent two-paragraph copy)."""
+    if shared >= 2:
+        return shared / max(1, min(mine, theirs))
+    fewer = min(mine, theirs)
+    return shared / fewer if shared and fewer <= 4 else 0.0
+
+
+def seen_at(article: Article) -> datetime:
+    """The time the window is measured in: publication, else fetch."""
+    return article.published_at or article.fetched_at
+
+
+def _source_key(story_id: str, source: str) -> int:
+    digest = hashlib.blake2b(f"{story_id}\x00{source}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class Matcher:
+    """Assigns ``copy_of`` and ``story_id`` to new articles, one at a time, in order."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: MatchSettings | None = None):
+        self.con = con
+        self.settings = settings or MatchSettings()
+        self.copies = 0
+        self.stories_new = 0
+        self._window = timedelta(days=self.settings.window_days)
+        self._story_window = timedelta(hours=self.settings.story_window_hours)
+        self._copy_postings: dict[int, list[tuple[str, datetime, int]]] = {}
+        self._story_postings: dict[int, list[str]] = {}
+        self._new_copy_postings: list[tuple[int, str, datetime, int]] = []
+        self._new_story_postings: list[tuple[int, str, int]] = []
+        self._known: dict[str, _Known] = {}
+        self._prepared: dict[str, CopyText] = {}
+        self._df: dict[int, int] = {}
+        self._df_delta: Counter[int] = Counter()
+        self._stories: dict[str, _Story] = {}
+        self._sources: dict[int, tuple[str, str] | None] = {}
+        self._new_sources: list[tuple[int, str, str]] = []
+
+    def match(self, article: Article) -> Match:
+        """Decide ``article``'s root and story and remember it for the articles after it."""
+        when = seen_at(article)
+        copy_of, story_id = self._match_copy(article, when)
+        features = story_features(article.title, article.text)
+        profile = self._profile(features.terms())
+        new_story = False
+        if story_id is None:
+            story_id = self._match_story(profile, when)
+        if story_id is None:
+            story_id, new_story = article.article_id, True
+            self.stories_new += 1
+            self._stories[story_id] = _Story(story_id, article.title, when, when, 0, 0, {})
+        self.copies += copy_of is not None
+        self._join_story(story_id, article, when, profile)
+        self._known[article.article_id] = _Known(
+            article.article_id,
+            copy_of or article.article_id,
+            story_id,
+            when,
+            article.source,
+            article.text,
+        )
+        return Match(copy_of, story_id, new_story)
+
+    def _match_copy(self, article: Article, when: datetime) -> tuple[str | None, str | None]:
+        keys = fingerprint(article.text)
+        if keys.n_tokens < self.settings.copy.min_tokens:
+            return None, None
+        postings = self._lookup_copy_keys(keys.keys)
+        n_anchors = len(keys.anchor_keys)
+        bands: Counter[str] = Counter()
+        anchors: Counter[str] = Counter()
+        their_anchors: dict[str, int] = {}
+        band_set = set(keys.band_keys)
+        for key in keys.keys:
+            for aid, at, count in postings[key]:
+                if abs(at - when) <= self._window:
+                    (bands if key in band_set else anchors)[aid] += 1
+                    their_anchors[aid] = count
+        for key in keys.keys:
+            found = postings[key]
+            if len(found) < self.settings.max_postings:
+                found.append((article.article_id, when, n_anchors))
+                self._new_copy_postings.append((key, article.article_id, when, n_anchors))
+        ranked = sorted(
+            (
+                aid
+                for aid in their_anchors
+                if bands[aid] or _anchor_share(anchors[aid], n_anchors, their_anchors[aid]) > 0
+            ),
+            key=lambda aid: (
+                -bands[aid],
+                -_anchor_share(anchors[aid], n_anchors, their_anchors[aid]),
+                -anchors[aid],
+                aid,
+            ),
+        )[: self.settings.max_candidates]
+        if not ranked:
+            return None, None
+        self._load_known(ranked)
+        new_text = prepare(article.text)
+        best: tuple[float, datetime, str] | None = None
+        chosen: _Known | None = None
+        for aid in ranked:
+            known = self._known.get(aid)
+            if known is None:
+                continue
+            evidence = compare(
+                new_text,
+                self._prepared_text(known),
+                self.settings.copy,
+                same_source=known.source == article.source,
+            )
+            if not evidence.is_copy:
+                continue
+            rank = (-evidence.strength, known.seen_at, known.article_id)
+            if best is None or rank < best:
+                best, chosen = rank, known
+        if chosen is None:
+            return None, None
+        LOGGER.debug("%s is a copy of %s", article.article_id, chosen.root_id)
+        return chosen.root_id, chosen.story_id
+
+    def _prepared_text(self, known: _Known) -> CopyText:
+        prepared = self._prepared.get(known.article_id)
+        if prepared is None:
+            prepared = self._prepared[known.article_id] = prepare(known.text)
+        return prepared
+
+    def _profile(self, terms: dict[str, tuple[int, float]]) -> dict[str, float]:
+        keys = {term: term_key(term) for term in terms}
+        self._load_df([*keys.values(), _DOCS_KEY])
+        n_docs = self._df_value(_DOCS_KEY)
+        profile = weigh(terms, {t: idf_of(self._df_value(k), n_docs) for t, k in keys.items()})
+        for key in [*keys.values(), _DOCS_KEY]:
+            self._df_delta[key] += 1
+        return profile
+
+    def _df_value(self, key: int) -> int:
+        return self._df.get(key, 0) + self._df_delta[key]
+
+    def _match_story(self, profile: dict[str, float], when: datetime) -> str | None:
+        days = range(day_of(when - self._story_window), day_of(when + self._story_window) + 1)
+        lookup = {entity_day_key(e, d): e for e in lookup_entities(profile) for d in days}
+        postings = self._lookup_story_keys(lookup)
+        shared: dict[str, set[str]] = {}
+        for key, entity in lookup.items():
+            for story_id in postings.get(key, ()):
+                shared.setdefault(story_id, set()).add(entity)
+        least = self.settings.story.min_shared_entities
+        ranked = sorted(
+            (sid for sid, found in shared.items() if len(found) >= least),
+            key=lambda sid: (-len(shared[sid]), sid),
+        )[: self.settings.max_candidates]
+        self._load_stories(ranked)
+        best: tuple[float, str] | None = None
+        for story_id in ranked:
+            story = self._stories.get(story_id)
+            if story is None:
+                continue
+            if not story.first_seen_at - self._story_window <= when:
+                continue
+            if not when <= story.last_seen_at + self._story_window:
+                continue
+            score = cosine(profile, story.profile)
+            if score >= self.settings.story.min_cosine and (best is None or score > best[0]):
+                best = (score, story_id)
+        return best[1] if best else None
+
+    def _join_story(
+        self, story_id: str, article: Article, when: datetime, profile: dict[str, float]
+    ) -> None:
+        self._load_stories([story_id])
+        story = self._stories[story_id]
+        if story.n_articles == 0 or when < story.first_seen_at:
+            story.headline = article.title or story.headline
+        story.first_seen_at = min(story.first_seen_at, when)
+        story.last_seen_at = max(story.last_seen_at, when)
+        story.n_articles += 1
+        story.profile = merge_profiles(story.profile, profile)
+        story.dirty = True
+        if article.source:
+            key = _source_key(story_id, article.source)
+            self._load_sources([key])
+            if self._sources.get(key) is None:
+                self._sources[key] = (story_id, article.source)
+                self._new_sources.append((key, story_id, article.source))
+                story.n_sources += 1
+        day = day_of(when)
+        keys = [entity_day_key(e, day) for e in lookup_entities(profile)]
+        found = self._lookup_story_keys({k: "" for k in keys})
+        for key in keys:
+            if story_id not in found[key] and len(found[key]) < self.settings.max_postings:
+                found[key].append(story_id)
+                self._new_story_postings.append((key, story_id, day))
+
+    def _lookup_copy_keys(self, keys: Iterable[int]) -> dict[int, list[tuple[str, datetime, int]]]:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._copy_postings]
+        for key in missing:
+            self._copy_postings[key] = []
+        for key, article_id, at, n_anchors in copy_postings(self.con, missing):
+            self._copy_postings[key].append((article_id, at, n_anchors))
+        return self._copy_postings
+
+    def _lookup_story_keys(self, keys: Iterable[int]) -> dict[int, list[str]]:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._story_postings]
+        for key in missing:
+            self._story_postings[key] = []
+        for key, story_id in story_postings(self.con, missing):
+            self._story_postings[key].append(story_id)
+        return self._story_postings
+
+    def _load_known(self, article_ids: Sequence[str]) -> None:
+        missing = [a for a in article_ids if a not in self._known]
+        rows = lookup_rows(
+            self.con,
+            "SELECT article_id, coalesce(copy_of, article_id), story_id,"
+            " coalesce(published_at, fetched_at), source, coalesce(text, '') FROM articles",
+            "article_id",
+            missing,
+        )
+        for aid, root, story_id, at, source, text in rows:
+            if story_id is not None:
+                self._known[aid] = _Known(aid, root, story_id, at, source, text)
+
+    def _load_df(self, keys: Sequence[int]) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._df]
+        for key in missing:
+            self._df[key] = 0
+        sql = "SELECT key, df FROM term_counts"
+        for key, df in lookup_rows(self.con, sql, "key", missing):
+            self._df[key] = int(df)
+
+    def _load_stories(self, story_ids: Sequence[str]) -> None:
+        missing = [s for s in dict.fromkeys(story_ids) if s not in self._stories]
+        sql = (
+            "SELECT story_id, headline, first_seen_at, last_seen_at, coalesce(n_articles, 0),"
+            " coalesce(n_sources, 0) FROM stories"
+        )
+        for sid, headline, first, last, n_articles, n_sources in lookup_rows(
+            self.con, sql, "story_id", missing
+        ):
+            self._stories[sid] = _Story(sid, headline, first, last, n_articles, n_sources, {})
+        sql = "SELECT story_id, terms, weights FROM story_profiles"
+        for sid, terms, weights in lookup_rows(self.con, sql, "story_id", missing):
+            if sid in self._stories:
+                self._stories[sid].profile = dict(zip(terms, weights, strict=True))
+
+    def _load_sources(self, keys: Sequence[int]) -> None:
+        missing = [k for k in keys if k not in self._sources]
+        for key in missing:
+            self._sources[key] = None
+        sql = "SELECT key, story_id, source FROM story_sources"
+        for key, story_id, source in lookup_rows(self.con, sql, "key", missing):
+            self._sources[key] = (story_id, source)
+
+    def flush(self) -> None:
+        """Write what this load added to the index, the profiles and ``stories``."""
+        insert_postings(self.con, "copy_keys", self._new_copy_postings)
+        insert_postings(self.con, "story_keys", self._new_story_postings)
+        insert_postings(self.con, "story_sources", self._new_sources)
+        upsert_term_counts(self.con, self._df_delta)
+        dirty = [s for s in self._stories.values() if s.dirty]
+        upsert_stories(
+            self.con,
+            [
+                (
+                    s.story_id,
+                    s.headline,
+                    s.first_seen_at,
+                    s.last_seen_at,
+                    s.n_articles,
+                    s.n_sources,
+                    list(s.profile),
+                    list(s.profile.values()),
+                )
+                for s in sorted(dirty, key=lambda s: s.story_id)
+            ],
+        )
+        self._new_copy_postings, self._new_story_postings, self._new_sources = [], [], []
+        self._df = {k: self._df_value(k) for k in self._df}
+        self._df_delta = Counter()
+        for story in dirty:
+            story.dirty = False
