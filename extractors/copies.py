@@ -185,6 +185,16 @@ def fingerprint(text: str) -> CopyFingerprint:
     return CopyFingerprint(len(words), band_keys(minhash(hashes)), anchor_keys(hashes))
 
 
+def anchor_share(shared: int, mine: int, theirs: int) -> float:
+    """Anchors two texts share over the anchors of the text with fewer; 0 when that is not
+    enough to verify: two shared anchors always are, one only for a text that has four or fewer
+    (an urgent two-paragraph version)."""
+    fewer = min(mine, theirs)
+    if shared >= 2:
+        return shared / max(1, fewer)
+    return shared / fewer if shared and fewer <= 4 else 0.0
+
+
 def sentences(text: str) -> list[Sentence]:
     """Sentences of ``text`` with quote-aware narrative counts (quotes reset at each paragraph)."""
     found: list[Sentence] = []

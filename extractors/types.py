@@ -159,3 +159,4 @@ class RunStats:
     stories_new: int = 0
     alerts_sent: int = 0
     errors: int = 0
+    alert_lines: list[dict[str, str]] = field(default_factory=list)

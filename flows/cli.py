@@ -148,14 +148,20 @@ def serve(config_path: Path | None, db_path: Path | None) -> None:
     default="table",
     show_default=True,
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Query the warehouse file itself (blocks a running pass while open) "
+    "instead of the snapshot refreshed after each pass.",
+)
 @click.argument("query")
 @_one_line_errors
-def sql(db_path: Path | None, output_format: str, query: str) -> None:
+def sql(db_path: Path | None, output_format: str, live: bool, query: str) -> None:
     """Run a read-only QUERY against the warehouse and print the result."""
     from warehouse.queries import query as run_query
 
     db = db_path or default_db_path()
-    with open_warehouse(db, read_only=True) as con:
+    with open_warehouse(db if live else _readable(db), read_only=True) as con:
         try:
             names, rows = run_query(con, query)
         except duckdb.Error as exc:
@@ -197,6 +203,35 @@ def dedup(
         return
     for line in render_report(run, show_errors=show_errors):
         click.echo(line)
+
+
+@main.command()
+@DB_OPTION
+@click.option("--runs", "n_runs", type=int, default=5, show_default=True, help="How many runs.")
+@_one_line_errors
+def status(db_path: Path | None, n_runs: int) -> None:
+    """Show the last runs and the feeds that need attention."""
+    from warehouse.queries import feeds_needing_attention, recent_runs
+
+    db = db_path or default_db_path()
+    with open_warehouse(_readable(db), read_only=True) as con:
+        run_names, run_rows = recent_runs(con, n_runs)
+        feed_names, feed_rows = feeds_needing_attention(con)
+    click.echo("Last runs:")
+    print_rows(run_names, run_rows, "table")
+    if feed_rows:
+        click.echo("Feeds that need attention:")
+        print_rows(feed_names, feed_rows, "table")
+    else:
+        click.echo("All feeds answered at their last poll.")
+
+
+def _readable(db: Path) -> Path:
+    """The analysts' snapshot when there is one (it never blocks a pass), else the file."""
+    from warehouse.snapshot import snapshot_path
+
+    snap = snapshot_path(db)
+    return snap if snap.exists() else db
 
 
 def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_format: str) -> None:

@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from extractors.errors import WarehouseError
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
 from extractors.urls import canonicalize_url
+from flows.alerts import AlertReport, deliver_alerts
 from flows.config import Config
 from flows.pipeline import (
     FeedSpec,
@@ -41,8 +43,10 @@ from warehouse.loads import (
     record_feed_polls,
     start_run,
 )
+from warehouse.locks import writer_lock
 from warehouse.matching import MatchSettings
 from warehouse.queries import feed_states, known_urls
+from warehouse.snapshot import refresh_snapshot
 
 LOGGER = logging.getLogger(__name__)
 
@@ -99,11 +103,15 @@ async def load_batch(
     return await asyncio.to_thread(write_batch, db_path, articles, errors, run_id, matching)
 
 
+AlertStage = Callable[[str, Sequence[str]], Awaitable[AlertReport]]
+
+
 @dataclass(frozen=True)
 class Stages:
     poll: PollStage = poll_feeds
     collect: CollectStage = collect_articles
     load: LoadStage = load_batch
+    alert: AlertStage = deliver_alerts
 
 
 def pass_settings(config: Config) -> PassSettings:
@@ -138,8 +146,42 @@ async def run_pass(
     stages: Stages | None = None,
     progress: Progress | None = None,
     window: int = 3,
+    lock_wait: float = 0.0,
 ) -> RunStats:
-    """Run one pass over the config's feeds into the warehouse at ``db_path``."""
+    """Run one pass over the config's feeds into the warehouse at ``db_path``.
+
+    The pass holds the warehouse's writer lock throughout: a second pass started meanwhile
+    waits ``lock_wait`` seconds, then gives up with ``PassInProgress`` (nothing written). After
+    the pass, the analysts' snapshot is refreshed.
+    """
+    with writer_lock(db_path, wait=lock_wait):
+        stats = await _run_pass(
+            config,
+            db_path,
+            run_id=run_id,
+            flow_run_id=flow_run_id,
+            stages=stages,
+            progress=progress,
+            window=window,
+        )
+        try:
+            await asyncio.to_thread(refresh_snapshot, db_path)
+        except WarehouseError as exc:
+            # the pass itself is stored; a stale snapshot is worth a warning, not a failure
+            LOGGER.warning("%s", exc)
+    return stats
+
+
+async def _run_pass(
+    config: Config,
+    db_path: str | Path,
+    *,
+    run_id: str,
+    flow_run_id: str | None,
+    stages: Stages | None,
+    progress: Progress | None,
+    window: int,
+) -> RunStats:
     stages = stages or Stages()
     progress = progress or NoProgress()
     db = str(db_path)
@@ -163,6 +205,10 @@ async def run_pass(
             stats.items_new = len(todo)
             LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
             await _collect_and_load(db, todo, settings, stages, stats, progress, window)
+            report = await stages.alert(db, [a.url for a in config.alerts])
+            stats.alerts_sent = report.sent
+            stats.errors += report.failed
+            stats.alert_lines = report.lines
         stats.status = "completed"
     except BaseException:
         stats.status = "failed"

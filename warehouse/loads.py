@@ -181,6 +181,7 @@ def load_articles(
             for u in urls:
                 known_urls.setdefault(u, article.article_id)
                 url_rows.setdefault(u, article.article_id)
+        rows = [(article, matcher.decision(article.article_id)) for article, _ in rows]
         if rows:
             _insert_articles(con, rows, run_id)
             matcher.flush()

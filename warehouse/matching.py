@@ -1,43 +1,47 @@
 """Copy and story matching against what the warehouse stores (issue 3).
 
 ``load_articles`` makes one ``Matcher`` per load and asks it about each new article in load
-order, inside the load's transaction; ``flush`` then writes what the batch added to the index.
-Everything the matcher reads comes through indexed lookups of a bounded number of keys, so the
-cost of matching one article does not grow with the number stored:
+order, inside the load's transaction; ``flush`` then writes what the batch added. Everything
+the matcher reads comes through indexed lookups of a bounded number of keys
+(``warehouse.match_index``), so the cost of matching one article does not grow with the number
+stored. The tables (migration 2):
 
 - ``copy_keys`` (key -> article, seen_at): MinHash band keys and anchor shingles
   (``extractors.copies``). Postings outside the window are ignored; a key stops taking
   postings after ``max_postings`` articles (boilerplate, not evidence). Candidates sharing a
-  band or two anchors are verified against their stored text (``compare``). A copy points at
-  its candidate's root (``coalesce(copy_of, article_id)``), so never along a chain.
+  band or enough anchors are verified against their stored text (``compare``). A copy points
+  at its candidate's root (``coalesce(copy_of, article_id)``), so never along a chain; within
+  a batch, a version published before the root it matched takes the root's place.
 - ``story_keys`` (hash of entity and day -> story): the stories that named an entity on a
   given day. An article looks up its strongest entities over the days of the story window.
-
-DuckDB keeps an ART index in memory once it is touched (about 34 bytes a key, some 90 keys an
-article), so memory follows the size of the index. ``match_index.prune_postings`` drops the
-postings older than a cut-off (nothing in the window can match them) and so bounds the index by
-the window rather than the history; it is maintenance, not part of a load: a load never deletes,
-so articles that arrive late (an old feed's backlog) still meet everything in their window.
 - ``story_profiles``: each story's TF-IDF-ish profile, the sum of its members' unit profiles.
 - ``term_counts``: document frequencies of profile terms (key 0 counts the articles).
 - ``story_sources``: one row per (story, source), for ``stories.n_sources``.
 
-A story's id is the article id of its first article; ``stories.leader_call`` is never written
-here beyond its default.
+A copy joins its root's story. A story's id is the article id of its first article (in load
+order); ``stories.leader_call`` is never written here beyond its default.
+
+Memory follows the size of the index: see ``match_index.prune_postings``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import duckdb
 
-from extractors.copies import CopyText, CopyThresholds, compare, fingerprint, prepare
+from extractors.copies import (
+    CopyText,
+    CopyThresholds,
+    anchor_share,
+    compare,
+    fingerprint,
+    prepare,
+)
 from extractors.stories import (
     StoryThresholds,
     cosine,
@@ -52,6 +56,11 @@ from extractors.stories import (
 )
 from extractors.types import Article
 from warehouse.match_index import (
+    STORED_ARTICLES,
+    STORIES,
+    STORY_PROFILES,
+    STORY_SOURCES,
+    TERM_COUNTS,
     copy_postings,
     insert_postings,
     lookup_rows,
@@ -108,23 +117,9 @@ class _Story:
     dirty: bool = False
 
 
-def _anchor_share(shared: int, mine: int, theirs: int) -> float:
-    """Shared anchors over the anchors of the text with fewer: two are enough whatever the
-    sizes; one is enough for a short text that has only a few (an urgent two-paragraph copy)."""
-    if shared >= 2:
-        return shared / max(1, min(mine, theirs))
-    fewer = min(mine, theirs)
-    return shared / fewer if shared and fewer <= 4 else 0.0
-
-
 def seen_at(article: Article) -> datetime:
     """The time the window is measured in: publication, else fetch."""
     return article.published_at or article.fetched_at
-
-
-def _source_key(story_id: str, source: str) -> int:
-    digest = hashlib.blake2b(f"{story_id}\x00{source}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class Matcher:
@@ -142,6 +137,7 @@ class Matcher:
         self._new_copy_postings: list[tuple[int, str, datetime, int]] = []
         self._new_story_postings: list[tuple[int, str, int]] = []
         self._known: dict[str, _Known] = {}
+        self._decisions: dict[str, Match] = {}
         self._prepared: dict[str, CopyText] = {}
         self._df: dict[int, int] = {}
         self._df_delta: Counter[int] = Counter()
@@ -162,7 +158,17 @@ class Matcher:
             story_id, new_story = article.article_id, True
             self.stories_new += 1
             self._stories[story_id] = _Story(story_id, article.title, when, when, 0, 0, {})
-        self.copies += copy_of is not None
+        if copy_of is not None and self._reroots(copy_of, when):
+            # same batch, published earlier than the root it matched: it becomes the root
+            for known in self._known.values():
+                if known.root_id == copy_of and known.article_id in self._decisions:
+                    known.root_id = article.article_id
+                    old = self._decisions[known.article_id]
+                    self._decisions[known.article_id] = replace(old, copy_of=article.article_id)
+            self.copies += 1  # the old root is a copy now
+            copy_of = None
+        else:
+            self.copies += copy_of is not None
         self._join_story(story_id, article, when, profile)
         self._known[article.article_id] = _Known(
             article.article_id,
@@ -172,7 +178,18 @@ class Matcher:
             article.source,
             article.text,
         )
-        return Match(copy_of, story_id, new_story)
+        self._decisions[article.article_id] = Match(copy_of, story_id, new_story)
+        return self._decisions[article.article_id]
+
+    def _reroots(self, root_id: str, when: datetime) -> bool:
+        root = self._known.get(root_id)
+        return root_id in self._decisions and root is not None and when < root.seen_at
+
+    def decision(self, article_id: str) -> Match:
+        """The final answer for an article matched by this matcher: a later article of the same
+        batch that was published before its root takes the root's place (the demo's feed lists
+        the newest first)."""
+        return self._decisions[article_id]
 
     def _match_copy(self, article: Article, when: datetime) -> tuple[str | None, str | None]:
         keys = fingerprint(article.text)
@@ -198,11 +215,11 @@ class Matcher:
             (
                 aid
                 for aid in their_anchors
-                if bands[aid] or _anchor_share(anchors[aid], n_anchors, their_anchors[aid]) > 0
+                if bands[aid] or anchor_share(anchors[aid], n_anchors, their_anchors[aid]) > 0
             ),
             key=lambda aid: (
                 -bands[aid],
-                -_anchor_share(anchors[aid], n_anchors, their_anchors[aid]),
+                -anchor_share(anchors[aid], n_anchors, their_anchors[aid]),
                 -anchors[aid],
                 aid,
             ),
@@ -292,7 +309,7 @@ class Matcher:
         story.profile = merge_profiles(story.profile, profile)
         story.dirty = True
         if article.source:
-            key = _source_key(story_id, article.source)
+            key = term_key(f"{story_id}\x00{article.source}")
             self._load_sources([key])
             if self._sources.get(key) is None:
                 self._sources[key] = (story_id, article.source)
@@ -324,14 +341,9 @@ class Matcher:
 
     def _load_known(self, article_ids: Sequence[str]) -> None:
         missing = [a for a in article_ids if a not in self._known]
-        rows = lookup_rows(
-            self.con,
-            "SELECT article_id, coalesce(copy_of, article_id), story_id,"
-            " coalesce(published_at, fetched_at), source, coalesce(text, '') FROM articles",
-            "article_id",
-            missing,
-        )
-        for aid, root, story_id, at, source, text in rows:
+        for aid, root, story_id, at, source, text in lookup_rows(
+            self.con, STORED_ARTICLES, "article_id", missing
+        ):
             if story_id is not None:
                 self._known[aid] = _Known(aid, root, story_id, at, source, text)
 
@@ -339,22 +351,16 @@ class Matcher:
         missing = [k for k in dict.fromkeys(keys) if k not in self._df]
         for key in missing:
             self._df[key] = 0
-        sql = "SELECT key, df FROM term_counts"
-        for key, df in lookup_rows(self.con, sql, "key", missing):
+        for key, df in lookup_rows(self.con, TERM_COUNTS, "key", missing):
             self._df[key] = int(df)
 
     def _load_stories(self, story_ids: Sequence[str]) -> None:
         missing = [s for s in dict.fromkeys(story_ids) if s not in self._stories]
-        sql = (
-            "SELECT story_id, headline, first_seen_at, last_seen_at, coalesce(n_articles, 0),"
-            " coalesce(n_sources, 0) FROM stories"
-        )
         for sid, headline, first, last, n_articles, n_sources in lookup_rows(
-            self.con, sql, "story_id", missing
+            self.con, STORIES, "story_id", missing
         ):
             self._stories[sid] = _Story(sid, headline, first, last, n_articles, n_sources, {})
-        sql = "SELECT story_id, terms, weights FROM story_profiles"
-        for sid, terms, weights in lookup_rows(self.con, sql, "story_id", missing):
+        for sid, terms, weights in lookup_rows(self.con, STORY_PROFILES, "story_id", missing):
             if sid in self._stories:
                 self._stories[sid].profile = dict(zip(terms, weights, strict=True))
 
@@ -362,8 +368,7 @@ class Matcher:
         missing = [k for k in keys if k not in self._sources]
         for key in missing:
             self._sources[key] = None
-        sql = "SELECT key, story_id, source FROM story_sources"
-        for key, story_id, source in lookup_rows(self.con, sql, "key", missing):
+        for key, story_id, source in lookup_rows(self.con, STORY_SOURCES, "key", missing):
             self._sources[key] = (story_id, source)
 
     def flush(self) -> None:

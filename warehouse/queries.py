@@ -48,3 +48,30 @@ def query(
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description or []]
     return names, [tuple(r) for r in cursor.fetchall()]
+
+
+def recent_runs(
+    con: duckdb.DuckDBPyConnection, limit: int = 5
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The last passes, newest first."""
+    return query(
+        con,
+        "SELECT strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, feeds_polled,"
+        " items_seen, articles_new, copies, stories_new, alerts_sent, errors,"
+        " round(epoch(finished_at - started_at), 1) AS seconds"
+        " FROM runs ORDER BY started_at DESC LIMIT ?",
+        [limit],
+    )
+
+
+def feeds_needing_attention(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Feeds whose last poll failed, worst first, with how long they have been failing."""
+    return query(
+        con,
+        "SELECT name, feed_url, consecutive_errors, last_http_status, last_error,"
+        " strftime(last_ok_at, '%Y-%m-%d %H:%M') AS last_ok"
+        " FROM feeds WHERE consecutive_errors > 0"
+        " ORDER BY consecutive_errors DESC, feed_url",
+    )

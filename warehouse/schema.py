@@ -63,7 +63,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             relevance_terms VARCHAR[],
             copy_of         VARCHAR,
             story_id        VARCHAR,
-            run_id          VARCHAR
+            run_id          VARCHAR,
+            leader_call_evidence VARCHAR
         );
         CREATE INDEX articles_canonical_url ON articles (canonical_url);
         CREATE INDEX articles_text_hash ON articles (text_hash);
@@ -78,7 +79,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             last_seen_at   TIMESTAMPTZ,
             n_articles     INTEGER,
             n_sources      INTEGER,
-            leader_call    BOOLEAN NOT NULL DEFAULT FALSE
+            leader_call    BOOLEAN NOT NULL DEFAULT FALSE,
+            leader_call_evidence VARCHAR,
+            leader_call_article  VARCHAR
         );
         CREATE TABLE alerts (
             alert_id    VARCHAR PRIMARY KEY,
@@ -88,7 +91,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             attempts    INTEGER NOT NULL DEFAULT 0,
             created_at  TIMESTAMPTZ NOT NULL,
             sent_at     TIMESTAMPTZ,
-            last_error  VARCHAR
+            last_error  VARCHAR,
+            next_attempt_at TIMESTAMPTZ
         );
         CREATE TABLE runs (
             run_id        VARCHAR PRIMARY KEY,

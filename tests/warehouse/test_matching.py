@@ -246,3 +246,15 @@ def test_pruned_postings_no_longer_match(tmp_path: Path) -> None:
     assert found["old"][0] is None  # 003's keys were pruned
     assert found["kept"] == ("000", "000")
     assert rows(db, "SELECT count(*) FROM copy_keys WHERE article_id = '003'") == [(0,)]
+
+
+def test_within_a_batch_the_earliest_published_version_is_the_root(tmp_path: Path) -> None:
+    # the demo's feed lists the newest first: 002 arrives before 000 in the same batch
+    newest_first = sorted(in_published_order(), key=lambda a: published(a.article_id), reverse=True)
+    db = tmp_path / "w.duckdb"
+    with open_warehouse(db) as con:
+        result = load_articles(con, newest_first, run_id="r1")
+    assert result.copies == 1
+    found = matched(db)
+    assert found["002"][0] == "000" and found["000"][0] is None
+    assert found["000"][1] == found["001"][1] == found["002"][1]

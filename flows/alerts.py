@@ -1,0 +1,175 @@
+"""Alert delivery: leader-call stories out through Apprise channels, once per story and channel.
+
+The outbox (``warehouse.outbox``) decides what is due; this module sends. A channel is an
+Apprise URL (json://, slack://, mailto://, ntfys://, ...) or ``console`` (the terminal, used
+when the config names no channel). Transient failures are retried with backoff within the run;
+what still fails stays pending for later runs, up to ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import apprise
+from rich.console import Console
+from rich.panel import Panel
+
+from warehouse.connection import open_warehouse
+from warehouse.outbox import (
+    PendingAlert,
+    due_alerts,
+    enqueue_alerts,
+    mark_attempt_failed,
+    mark_sent,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+CONSOLE = "console"
+MAX_ATTEMPTS = 6
+IN_RUN_ATTEMPTS = 3
+RETRY_BASE = timedelta(seconds=1)
+LATER_RUN_DELAY = timedelta(minutes=5)
+# apprise reports an HTTP failure only in its log, as "... error=<status>."
+_STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of one send: ``permanent`` failures are not retried."""
+
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+
+
+@dataclass
+class AlertReport:
+    """What the alert stage did in one pass."""
+
+    new_stories: list[str] = field(default_factory=list)
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    lines: list[dict[str, str]] = field(default_factory=list)
+
+
+def channel_name(url: str) -> str:
+    """How a channel is recorded in ``alerts.channel``: the URL with its secrets masked."""
+    if url == CONSOLE:
+        return CONSOLE
+    instance = apprise.Apprise.instantiate(url)
+    if instance is None:
+        return url
+    return str(instance.url(privacy=True))
+
+
+def render(alert: PendingAlert) -> tuple[str, str]:
+    """The alert's title and body: headline, first seen, outlets so far, links, evidence."""
+    first_seen = alert.first_seen_at.strftime("%Y-%m-%d %H:%M UTC") if alert.first_seen_at else "?"
+    lines = [
+        f"First seen: {first_seen}",
+        f"Outlets so far: {', '.join(alert.outlets) or 'none'}",
+    ]
+    if alert.evidence:
+        lines.append(f"Evidence: \u201c{alert.evidence}\u201d")
+    lines.append("Links:")
+    lines.extend(f"  {link}" for link in alert.links[:10])
+    return f"Leader call: {alert.headline}", "\n".join(lines)
+
+
+def send(url: str, title: str, body: str, console: Console | None = None) -> Delivery:
+    """Deliver one message to one channel (blocking)."""
+    if url == CONSOLE:
+        (console or Console()).print(Panel(body, title=title, title_align="left"))
+        return Delivery(ok=True)
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        return Delivery(ok=False, error="not a usable Apprise URL", permanent=True)
+    with apprise.LogCapture(level=logging.INFO) as captured:
+        ok = notifier.notify(title=title, body=body)
+        log = captured.getvalue()
+    if ok:
+        return Delivery(ok=True)
+    statuses = [int(s) for s in _STATUS_IN_LOG.findall(log)]
+    status = statuses[-1] if statuses else None
+    reason = log.strip().splitlines()[-1] if log.strip() else "delivery failed"
+    # 4xx means the request itself is wrong: retrying will not help (408/429 excepted)
+    permanent = status is not None and 400 <= status < 500 and status not in (408, 425, 429)
+    return Delivery(ok=False, error=reason[:300], permanent=permanent)
+
+
+async def deliver_alerts(
+    db_path: str,
+    channel_urls: Sequence[str],
+    *,
+    announce: Callable[[PendingAlert], None] | None = None,
+    console: Console | None = None,
+    retry_base: timedelta = RETRY_BASE,
+) -> AlertReport:
+    """Enqueue alerts for new leader-call stories and deliver everything due."""
+    urls = {channel_name(u): u for u in (channel_urls or [CONSOLE])}
+    report = AlertReport()
+    now = datetime.now(UTC)
+    with open_warehouse(db_path) as con:
+        report.new_stories = enqueue_alerts(con, list(urls), now)
+        due = due_alerts(con, now, channels=list(urls))
+    announced: set[str] = set()
+    for alert in due:
+        if announce is not None and alert.story_id in report.new_stories:
+            if alert.story_id not in announced:
+                announce(alert)
+                announced.add(alert.story_id)
+        status = await _attempt(db_path, urls[alert.channel], alert, console, retry_base)
+        report.lines.append({"story": alert.headline, "channel": alert.channel, "status": status})
+        if status == "sent":
+            report.sent += 1
+        elif status == "failed":
+            report.failed += 1
+        else:
+            report.pending += 1
+    return report
+
+
+async def _attempt(
+    db_path: str,
+    url: str,
+    alert: PendingAlert,
+    console: Console | None,
+    retry_base: timedelta,
+) -> str:
+    title, body = render(alert)
+    for attempt in range(IN_RUN_ATTEMPTS):
+        delivery = await asyncio.to_thread(send, url, title, body, console)
+        now = datetime.now(UTC)
+        with open_warehouse(db_path) as con:
+            if delivery.ok:
+                mark_sent(con, alert.alert_id, now)
+                LOGGER.info("alert for story %s sent to %s", alert.story_id, alert.channel)
+                return "sent"
+            last_in_run = attempt == IN_RUN_ATTEMPTS - 1
+            status = mark_attempt_failed(
+                con,
+                alert.alert_id,
+                delivery.error or "delivery failed",
+                permanent=delivery.permanent,
+                now=now,
+                max_attempts=MAX_ATTEMPTS,
+                base_delay=LATER_RUN_DELAY if last_in_run else retry_base,
+            )
+        LOGGER.warning(
+            "alert for story %s to %s failed (%s): %s",
+            alert.story_id,
+            alert.channel,
+            "permanent" if delivery.permanent else "will retry",
+            delivery.error,
+        )
+        if status == "failed" or last_in_run:
+            return status
+        await asyncio.sleep(retry_base.total_seconds() * (2**attempt))
+    return "pending"

@@ -1,0 +1,148 @@
+"""The ``newsmon`` commands as users run them: the demo in a subprocess, the rest via CliRunner."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from flows.demo import load_seeds
+from tests.support.corpus import token_f1
+from warehouse.connection import open_warehouse
+
+ROOT = Path(__file__).resolve().parents[2]
+FURNITURE = (
+    "ADVERTISEMENT",
+    "Related coverage",
+    "Subscribe for",
+    "All rights reserved",
+    "Sign up for our morning briefing",
+    "Share on Facebook",
+    "Privacy Policy",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def newsmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSMON_", "PREFECT_API"))}
+    return subprocess.run(
+        [sys.executable, "-c", "from flows.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_demo_stores_the_seeds_cleanly_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    port = str(free_port())
+    first = newsmon("demo", "--db", str(db), "--port", port, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    for stream in (first.stdout, first.stderr):
+        assert "Traceback" not in stream and "Warning" not in stream
+    assert str(db) in first.stdout
+
+    with open_warehouse(db, read_only=True) as con:
+        stored = con.execute("SELECT title, text, us_russia, text_source FROM articles").fetchall()
+        snapshot = con.execute(
+            "SELECT article_id, copy_of, story_id, text FROM articles ORDER BY 1"
+        ).fetchall()
+    assert len(stored) == 5
+    by_title = {title: (text, flag, source) for title, text, flag, source in stored}
+    for seed in load_seeds():
+        text, us_russia, text_source = by_title[seed.title]
+        assert us_russia and text_source == "page"
+        assert token_f1(text, seed.text) >= 0.95, seed.id
+        for furniture in FURNITURE:
+            assert furniture not in text, (seed.id, furniture)
+
+    second = newsmon("demo", "--db", str(db), "--port", port, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr
+    with open_warehouse(db, read_only=True) as con:
+        again = con.execute(
+            "SELECT article_id, copy_of, story_id, text FROM articles ORDER BY 1"
+        ).fetchall()
+        runs = con.execute("SELECT articles_new FROM runs ORDER BY started_at").fetchall()
+    assert again == snapshot
+    assert runs == [(5,), (0,)]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    db = folder / "demo.duckdb"
+    result = newsmon("demo", "--db", str(db), "--port", str(free_port()), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return db
+
+
+def test_sql_formats(demo_db: Path) -> None:
+    runner = CliRunner()
+    query = "SELECT source, us_russia FROM articles ORDER BY source"
+    as_json = runner.invoke(main, ["sql", "--db", str(demo_db), "--format", "json", query])
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.output)
+    assert len(rows) == 5 and all(r["us_russia"] is True for r in rows)
+    as_csv = runner.invoke(main, ["sql", "--db", str(demo_db), "--format", "csv", query])
+    assert as_csv.output.splitlines()[0] == "source,us_russia"
+    assert len(as_csv.output.splitlines()) == 6
+    table = runner.invoke(main, ["sql", "--db", str(demo_db), query])
+    assert "Bloomberg" in table.output and "5 rows" in table.output
+
+
+def test_sql_is_read_only_and_errors_are_one_line(demo_db: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(main, ["sql", "--db", str(demo_db), "SELECT nope FROM articles"])
+    assert bad.exit_code == 1
+    assert bad.output.startswith("Error: query failed:") and bad.output.count("\n") == 1
+    write = runner.invoke(main, ["sql", "--db", str(demo_db), "DELETE FROM articles"])
+    assert write.exit_code == 1 and "read-only" in write.output.lower()
+    missing = runner.invoke(
+        main, ["sql", "--db", str(demo_db.parent / "absent.duckdb"), "SELECT 1"]
+    )
+    assert missing.exit_code == 1 and "no warehouse" in missing.output
+
+
+def test_run_refuses_an_unusable_config_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[feeds]]\nname = "x"\nurl = "https://example.org/rss"\nfrequency = 5\n')
+    result = CliRunner().invoke(
+        main, ["run", "--config", str(config), "--db", str(tmp_path / "w.duckdb")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: feeds[0].frequency: unknown key")
+    assert result.output.count("\n") == 1
+
+
+def test_run_refuses_an_unusable_database_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text('[[feeds]]\nname = "x"\nurl = "https://example.org/rss"\n')
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("not a database")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--db", str(bogus)])
+    assert result.exit_code == 1
+    assert (
+        result.output.startswith("Error: cannot open warehouse") and result.output.count("\n") == 1
+    )
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in main.commands:
+        assert f"newsmon {name}" in readme, name
