@@ -1,7 +1,7 @@
 """Matching cost against the size of the index: 10,000 and then 100,000 articles stored.
 
 The warehouse is built fast: synthetic articles are bulk-inserted (Arrow) together with their
-index rows, as the matcher would have written them: 32 MinHash band keys and 48 anchor keys
+index rows, as the matcher would have written them: 16 MinHash band keys and 48 anchor keys
 each (3% of anchors from a pool of common shingles, capped at ``max_postings``), stories of
 about three articles with their profiles, entity-day keys and sources, and document counts.
 Terms and entities come from the vocabulary of the real corpus, Zipf-weighted, so the lookups of
@@ -153,9 +153,9 @@ def add_synthetic(
         run_id=["bench"] * count,
     )
     _insert(con, "articles", _table(columns, ARTICLE_SCHEMA))
-    keys = rng.integers(-(2**62), 2**62, (count, 80), dtype=np.int64)
-    common = rng.random((count, 80)) < 0.03
-    common[:, :32] = False  # band keys are never boilerplate
+    keys = rng.integers(-(2**62), 2**62, (count, 64), dtype=np.int64)
+    common = rng.random((count, 64)) < 0.03
+    common[:, :16] = False  # band keys are never boilerplate
     keys[common] = rng.integers(0, 5000, int(common.sum())) + 1000
     rows: dict[str, list[Any]] = {"key": [], "article_id": [], "seen_at": [], "n_anchors": []}
     for i in range(count):

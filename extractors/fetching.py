@@ -5,9 +5,16 @@ host itself, refuses addresses the ``AddressPolicy`` does not allow (loopback, p
 link-local, CGNAT, multicast, ... and their IPv4-mapped IPv6 forms) and connects to the very
 address it checked, so a second DNS answer cannot slip past the check (DNS rebinding).
 
-The deadline covers the whole request (connect, redirects, every read), not each read: a server
-that drips one byte at a time is cut off when the deadline passes. The size cap counts the body
-after decompression, so a gzip bomb stops at the cap.
+Redirects are followed here, not by httpx, which reads every redirect's body into memory
+without a cap (issue 7): a hop's body is never read, the hop count is bounded and a loop is
+named as one. The deadline covers the whole request (every hop, connect, every read), not
+each read: a server that drips one byte at a time is cut off when the deadline passes. Bodies
+are decompressed here in bounded steps and the size cap counts decompressed bytes, so a gzip
+bomb stops at the cap with memory near it.
+
+Manners: a User-Agent naming the project, per-host concurrency, a minimum delay between
+requests to one host, and a host that answers 429/503 with ``Retry-After`` is not asked again
+before that time (within the pass; the pass stores it for feeds, see ``extractors.schedule``).
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import httpcore
@@ -40,6 +50,24 @@ USER_AGENT = f"newsmon/0.1 (+{PROJECT_URL})"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+HopCheck = Callable[[str], Awaitable[None]]
+
+# special-purpose ranges (iana registries), refused even where an older python calls them
+# global (3.11 does so for 192.0.0.0/24, for instance)
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/127", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+        "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RETRY_STATUSES = frozenset({429, 503})
+# a decompression step yields at most this much, so a bomb never inflates past cap + one step
+_STEP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,7 +89,10 @@ class AddressPolicy:
         return cls(allowed=tuple(ipaddress.ip_network(item, strict=False) for item in setting))
 
     def permits(self, address: str) -> bool:
-        ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
+        try:
+            ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False  # a resolver that answers something other than an address
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             # ::ffff:127.0.0.2 is 127.0.0.2 as far as the kernel is concerned
             ip = ip.ipv4_mapped
@@ -74,6 +105,8 @@ class AddressPolicy:
 
 def _is_public(ip: IPAddress) -> bool:
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_link_local:
+        return False
+    if any(ip in net for net in _NOT_PUBLIC if net.version == ip.version):
         return False
     if isinstance(ip, ipaddress.IPv6Address) and (ip.sixtofour or ip.teredo):
         return False
@@ -123,6 +156,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last_exc: Exception | None = None
         for address in allowed:
             try:
+                # the checked address itself, never the name: no second lookup to rebind
                 return await self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
@@ -156,7 +190,12 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Bounds and manners of every request (``[fetch]`` in the config)."""
+    """Bounds and manners of every request (``[fetch]`` in the config).
+
+    Durations are seconds. ``max_host_wait``: a host that asked us (Retry-After) to wait at
+    most this long is waited for; a longer wait fails the request at once. The poll interval
+    bounds and ``max_retry_after`` drive ``extractors.schedule``.
+    """
 
     timeout: float = 20.0
     connect_timeout: float = 10.0
@@ -168,6 +207,13 @@ class FetchSettings:
     per_host_delay: float = 0.0
     user_agent: str = USER_AGENT
     allow_private_networks: bool | tuple[str, ...] = False
+    respect_robots_txt: bool = True
+    # rfc 9309 2.5: a robots.txt is read up to at least 500 kib, the rest ignored
+    max_robots_bytes: int = 500 * 1024
+    max_retry_after: float = 3600.0
+    max_host_wait: float = 5.0
+    min_poll_interval: float = 0.0
+    max_poll_interval: float = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +233,25 @@ class FetchedResponse:
         return self.status == 304
 
 
+def parse_retry_after(value: str | None, now: datetime, cap: float) -> datetime | None:
+    """When a ``Retry-After`` value (seconds or an HTTP date, RFC 9110 10.2.3) ends.
+
+    The wait is capped at ``cap`` seconds, so a typo or a hostile value cannot silence a feed
+    for a year; a date in the past means now. ``None`` for a missing or unreadable value.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return now + timedelta(seconds=min(int(text), cap))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return min(max(when, now), now + timedelta(seconds=cap))
+
+
 class Fetcher:
     """One shared ``httpx.AsyncClient`` for a pass, with per-host manners.
 
@@ -203,14 +268,15 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             transport=GuardedTransport(GuardedBackend(policy, resolver), limits),
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-            follow_redirects=True,
-            max_redirects=settings.max_redirects,
+            follow_redirects=False,
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             trust_env=False,
         )
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_last: dict[str, float] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
+        # host -> (monotonic time it may be asked again, the status, that time as a date)
+        self._host_hold: dict[str, tuple[float, int, str]] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -244,8 +310,15 @@ class Fetcher:
         last_modified: str | None = None,
         max_bytes: int | None = None,
         accept: str | None = None,
+        truncate: bool = False,
+        check_hop: HopCheck | None = None,
     ) -> FetchedResponse:
-        """GET ``url`` within the deadline; raise a ``FetchError`` for anything unusable."""
+        """GET ``url`` within the deadline; raise a ``FetchError`` for anything unusable.
+
+        ``truncate``: a body past the cap is cut there instead of refused (robots.txt).
+        ``check_hop`` is awaited with the URL of every hop, the first included, before it is
+        requested; it refuses a hop by raising a ``FetchError`` (robots.txt, issue 7).
+        """
         cap = max_bytes or self.settings.max_page_bytes
         headers: dict[str, str] = {}
         if etag:
@@ -258,64 +331,207 @@ class Fetcher:
             request = self._client.build_request("GET", url, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise FetchError(f"invalid URL: {exc}", url=url) from exc
-        host = request.url.host
+        if request.url.scheme not in ("http", "https") or not request.url.host:
+            raise FetchError(f"invalid URL: not an http(s) URL with a host: {url}", url=url)
         try:
-            async with self._host_slot(host), asyncio.timeout(self.settings.timeout):
-                return await self._send(request, cap)
+            return await self._follow(request, cap, truncate, check_hop)
         except TimeoutError as exc:
             raise FetchError(
                 f"timed out: no complete answer within {self.settings.timeout:g} s", url=url
             ) from exc
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(
-                f"too many redirects (more than {self.settings.max_redirects})", url=url
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise FetchError(f"unsupported redirect target: {exc}", url=url) from exc
         except httpx.TimeoutException as exc:
             raise FetchError(f"timed out: {type(exc).__name__}", url=url) from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"{_describe(exc)}", url=url) from exc
         except BlockedAddressError as exc:
             raise BlockedAddressError(str(exc), url=url) from exc
+        except zlib.error as exc:
+            raise FetchError(f"cannot decode body: {exc}", url=url) from exc
 
-    async def _send(self, request: httpx.Request, cap: int) -> FetchedResponse:
-        response = await self._client.send(request, stream=True)
-        try:
-            final_url = str(response.url)
-            if response.status_code == 304:
-                return _answer(response, final_url, b"")
-            if response.status_code >= 400 or response.status_code < 200:
-                raise HTTPStatusError(
-                    f"HTTP {response.status_code} {response.reason_phrase}".strip(),
-                    url=final_url,
-                    status=response.status_code,
-                    retry_after=response.headers.get("retry-after"),
+    async def _follow(
+        self, request: httpx.Request, cap: int, truncate: bool, check_hop: HopCheck | None
+    ) -> FetchedResponse:
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        seen = [str(request.url)]
+        while True:
+            if check_hop is not None:
+                await check_hop(str(request.url))
+            host = request.url.host
+            async with self._host_slot(host):
+                if deadline is None:  # from the first hop on; waiting for a slot is not counted
+                    deadline = loop.time() + self.settings.timeout
+                await self._honour_hold(host, str(request.url), deadline - loop.time())
+                async with asyncio.timeout_at(deadline):
+                    response = await self._client.send(request, stream=True)
+                    try:
+                        target = _redirect_target(response)
+                        if target is None:
+                            return await self._read(response, cap, truncate)
+                    finally:
+                        await response.aclose()  # a hop's body is never read
+            if str(target) in seen:
+                raise FetchError(f"redirect loop: {seen[-1]} leads back to {target}", url=seen[0])
+            if len(seen) > self.settings.max_redirects:
+                raise FetchError(
+                    f"too many redirects (more than {self.settings.max_redirects})", url=seen[0]
                 )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and "content-encoding" not in response.headers:
-                if int(declared) > cap:
+            seen.append(str(target))
+            request = self._client.build_request("GET", target, headers=_hop_headers(request))
+
+    async def _honour_hold(self, host: str, url: str, budget: float) -> None:
+        hold = self._host_hold.get(host)
+        if hold is None:
+            return
+        until, status, date = hold
+        wait = until - time.monotonic()
+        if wait <= 0:
+            del self._host_hold[host]
+        elif wait <= min(self.settings.max_host_wait, budget):
+            await asyncio.sleep(wait)
+        else:
+            raise HTTPStatusError(
+                f"not requested: {host} answered HTTP {status} and asked to wait "
+                f"(Retry-After) until {date}",
+                url=url,
+                status=status,
+                retry_after=date,
+            )
+
+    async def _read(self, response: httpx.Response, cap: int, truncate: bool) -> FetchedResponse:
+        final_url = str(response.url)
+        status = response.status_code
+        if status == 304:
+            return _answer(response, final_url, b"")
+        if status >= 400 or status < 200:
+            retry_after = response.headers.get("retry-after")
+            if status in _RETRY_STATUSES:
+                self._hold(response.url.host, status, retry_after)
+            raise HTTPStatusError(
+                f"HTTP {status} {response.reason_phrase}".strip()
+                + (f" (Retry-After: {retry_after})" if retry_after else ""),
+                url=final_url,
+                status=status,
+                retry_after=retry_after,
+            )
+        encodings = _content_encodings(response.headers.get("content-encoding"), final_url)
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and not encodings and int(declared) > cap and not truncate:
+            raise ResponseTooLarge(
+                f"response too large: {int(declared)} bytes declared, cap {cap}", url=final_url
+            )
+        body = bytearray()
+        decoders = [_Inflater(name) for name in reversed(encodings)]
+        async for raw in response.aiter_raw():
+            for piece in _inflate(decoders, raw):
+                if len(body) + len(piece) > cap:
+                    if truncate:
+                        body += piece[: cap - len(body)]
+                        return _answer(response, final_url, bytes(body))
                     raise ResponseTooLarge(
-                        f"response too large: {int(declared)} bytes declared, cap {cap}",
+                        f"response too large: more than {cap} bytes"
+                        + (" (decompressed)" if encodings else ""),
                         url=final_url,
                     )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise ResponseTooLarge(
-                        f"response too large: more than {cap} bytes (decompressed)", url=final_url
-                    )
-                chunks.append(chunk)
-            return _answer(response, final_url, b"".join(chunks))
-        finally:
-            await response.aclose()
+                body += piece
+        return _answer(response, final_url, bytes(body))
+
+    def _hold(self, host: str, status: int, retry_after: str | None) -> None:
+        now = datetime.now(UTC)
+        until = parse_retry_after(retry_after, now, self.settings.max_retry_after)
+        if until is None or until <= now:
+            return
+        wait = (until - now).total_seconds()
+        LOGGER.info("%s answered %d: not asking it again for %.0f s", host, status, wait)
+        self._host_hold[host] = (time.monotonic() + wait, status, format_datetime(until, True))
+
+
+def _redirect_target(response: httpx.Response) -> httpx.URL | None:
+    location = response.headers.get("location")
+    if response.status_code not in _REDIRECTS or not location:
+        return None
+    try:
+        target = response.url.join(location.strip())
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise FetchError(f"bad redirect target {location!r}: {exc}", url=str(response.url)) from exc
+    if target.scheme not in ("http", "https") or not target.host:
+        raise FetchError(f"redirect to an unsupported URL: {location!r}", url=str(response.url))
+    return target.copy_with(fragment=None)
+
+
+def _hop_headers(request: httpx.Request) -> dict[str, str]:
+    keep = ("accept", "if-none-match", "if-modified-since")
+    return {k: request.headers[k] for k in keep if k in request.headers}
+
+
+def _content_encodings(header: str | None, url: str) -> list[str]:
+    """The codings to undo, in the order they were applied (RFC 9110 8.4)."""
+    codings: list[str] = []
+    for token in (header or "").split(","):
+        name = token.strip().lower()
+        if name in ("gzip", "x-gzip", "deflate"):
+            codings.append(name)
+        elif name in ("br", "zstd", "compress", "x-compress"):
+            # we only ever send Accept-Encoding: gzip, deflate
+            raise FetchError(f"cannot decode body: unrequested content encoding {name}", url=url)
+        # identity and nonsense values ("utf-8") are taken as no coding, as httpx does
+    return codings
+
+
+class _Inflater:
+    """One gzip or deflate layer, inflated at most ``_STEP`` bytes at a time."""
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding != "deflate"
+        self._raw = False  # deflate as sent by some servers: raw, without the zlib wrapper
+        self._started = False
+        self._d = self._new()
+
+    def _new(self) -> Any:
+        if self._gzip:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self._d.decompress(data, _STEP)
+            except zlib.error:
+                if self._gzip or self._raw or self._started:
+                    raise
+                self._raw = True
+                self._d = self._new()
+                out = self._d.decompress(data, _STEP)
+            self._started = True
+            if out:
+                yield out
+            if self._d.eof:
+                rest = self._d.unused_data
+                if not (self._gzip and rest.strip(b"\0")):
+                    return  # trailing bytes after the stream are ignored
+                self._d = self._new()  # a gzip body may hold several members (rfc 1952)
+                data = rest
+                continue
+            data = self._d.unconsumed_tail
+            if not data and len(out) < _STEP:
+                return
+
+
+def _inflate(decoders: list[_Inflater], raw: bytes) -> Iterator[bytes]:
+    pieces: Iterable[bytes] = (raw,)
+    for decoder in decoders:
+        pieces = _through(decoder, pieces)
+    return iter(pieces)
+
+
+def _through(decoder: _Inflater, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from decoder.feed(piece)
 
 
 def _answer(response: httpx.Response, final_url: str, content: bytes) -> FetchedResponse:
     h = response.headers
-    keep = ("content-type", "etag", "last-modified", "cache-control", "expires", "retry-after")
+    keep = ("content-type", "etag", "last-modified", "cache-control", "expires", "date")
     return FetchedResponse(
         url=final_url,
         status=response.status_code,

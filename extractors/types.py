@@ -55,7 +55,13 @@ class FeedState:
 
 @dataclass(frozen=True)
 class FeedPoll:
-    """The outcome of polling one feed; exactly one of ``feed`` / ``error`` / ``not_modified``."""
+    """The outcome of polling one feed; exactly one of ``feed`` / ``error`` / ``not_modified``.
+
+    Politeness (issue 7): ``retry_after_until`` is when a 429/503's ``Retry-After`` ends (capped);
+    ``max_age_seconds`` the response's freshness (Cache-Control max-age or Expires). The pass
+    then plans the next poll (``extractors.schedule``): ``items_digest`` (the item set, to tell
+    a changed feed), ``poll_interval_seconds`` and ``next_poll_at``.
+    """
 
     feed_url: str
     name: str
@@ -66,6 +72,11 @@ class FeedPoll:
     not_modified: bool = False
     feed: ParsedFeed | None = None
     error: str | None = None
+    retry_after_until: datetime | None = None
+    max_age_seconds: float | None = None
+    items_digest: str | None = None
+    poll_interval_seconds: float | None = None
+    next_poll_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -147,6 +158,7 @@ class RunStats:
     finished_at: datetime | None = None
     status: str = "running"
     feeds_polled: int = 0
+    feeds_skipped: int = 0  # not due yet (adaptive interval, Retry-After): issue 7
     feeds_failed: int = 0
     feeds_not_modified: int = 0
     items_seen: int = 0
