@@ -6,21 +6,27 @@ refers to both leaders:
 
 - **leaders**: a name from ``Leaders.us`` / ``Leaders.russia``, in full or by surname ("Donald
   Trump", "Trump", "Mr Trump", "U.S. President Donald Trump"), or a title alone ("the U.S.
-  president", "the president-elect" (taken as American), "the Russian president", "the Kremlin
-  leader"). A pair reference ("the two leaders", "the two presidents", "the two men") stands for
-  both when both were named in the window: the sentence, the two before it and the one after (the
-  headline precedes the first sentence). A side missing from the sentence may be borrowed from the
-  window the same way. A name used as a modifier ("the Trump administration", "anti-Putin") or as
-  a possessive topic ("Trump's decision") is not a participant; a possessive followed by the call
-  is ("Putin's call with Trump").
+  president", "the president of the United States", "the president-elect" (taken as American),
+  "his Russian counterpart", "the Russian president", "the Kremlin leader"). A pair reference
+  ("the two leaders", "the two presidents", "the two men") stands for both when both were named
+  in the window: the sentence, the two before it and the one after (the headline precedes the
+  first sentence). A side missing from the sentence may be borrowed from the window the same way.
+  A name used as a modifier ("the Trump administration", "anti-Putin") or as a possessive topic
+  ("Trump's decision") is not a participant; a possessive followed by the call is ("Putin's call
+  with Trump").
 - **call terms**, strong: "phone call", "telephone conversation", "phone talks", "spoke by
   phone", "talked by telephone", "on the phone", "video call", "video conference", "virtual
-  summit", "phoned"; "called Putin" / "Putin calls Trump" when a leader is the object and no
-  complement follows ("called Putin a killer" is not a call); and the noun "call"/"calls" when a
-  determiner, possessive or leader compound stands within three words before it ("the call",
-  "in a call", "Saturday's call", "a “very good” call", "Trump-Putin call"). The verb and other
+  summit", "phoned"; "called Putin" / "Putin calls Trump" when a leader is the object and a time,
+  a purpose or the end of the clause follows ("called Putin on Saturday", "calls Trump to
+  congratulate him"; not "called Putin a killer"); and the noun "call" when a determiner,
+  possessive or leader compound stands within three words before it ("the call", "in a call",
+  "Saturday's call", "a “very good” call", "Trump-Putin call"; headline style "in 'positive'
+  call", "takes call from"), "calls" only right after one ("Trump's calls"). The verb and other
   senses never count: "called for", "called on", "so-called", "calls for sanctions", "they call
-  it", "wake-up call", "a call to action", "a conference call with reporters".
+  it", "wake-up call", "Trump's call to end the war".
+- a call "with" or "between" someone must name one of ours there ("a call with his Russian
+  counterpart" is ours, "a call with reporters", "a call with Fox News" and "a call between the
+  foreign ministers" are not).
 - **call terms**, weak: "spoke", "talked", "have spoken", "conversation", "chat" -- ambiguous
   between a call and a meeting. They count only when (a) the article also has a reported strong
   call term in a sentence naming no third party, (b) neither the sentence nor the one before has a
@@ -31,9 +37,10 @@ A call term is **not reported** -- and counts for nothing -- when, in its own cl
 punctuation), it is
 
 - *planned*: a modal or infinitive, or a planning word, up to three words before it ("will speak by
-  phone", "are expected to speak by phone", "agreed to hold a phone call", "a planned call"), or
-  "is expected" / "next week" / "in the coming days" just after it. **A planned call is not a
-  leader call**; the call it announces will be reported when it happens.
+  phone", "are expected to speak by phone", "agreed to hold a phone call", "a planned call",
+  "ready for a call"), or "is expected" / "will take place" / "next week" / "in the coming days"
+  just after it. **A planned call is not a leader call**; the call it announces will be reported
+  when it happens.
 - *negated*: "no", "not", "never", "without" up to two words before it ("have not spoken by
   phone", "there was no call");
 - *retrospective*: "last", "previous", "earlier", "prior", "since" up to three words before it
@@ -48,9 +55,10 @@ a third party.
 
 **In passing.** An article is a leader-call story when an evidence sentence is in the headline or
 the lead (the first three paragraphs, or a sentence starting within the first 120 words), **or**
-when the call recurs: at least two evidence sentences that refer to both leaders themselves. A
-single call mentioned deep in a story about something else ("during a call in November, Putin and
-Trump agreed ..." in paragraph 14 of a sanctions story) is not.
+when the call recurs: evidence sentences that refer to both leaders themselves in at least two
+paragraphs. A call mentioned in passing deep in a story about something else ("during a call in
+November, Putin and Trump agreed ..." in paragraph 14 of a sanctions story) is not, even when the
+paragraph dwells on it for a sentence or two.
 
 **Score** (of the evidence sentence, for ranking and display)::
 
@@ -185,7 +193,8 @@ def detect_leader_call(
     if not found:
         return None
     if not any(e.zone != "body" for e in found):
-        if sum(e.self_contained for e in found) < MIN_RECURRENCES:
+        recurrences = {e.paragraph for e in found if e.self_contained}
+        if len(recurrences) < MIN_RECURRENCES:
             return None  # a call mentioned in passing deep in the story
     best = max(found, key=lambda e: e.call.score)  # max keeps the first of equal scores
     return best.call
@@ -194,6 +203,7 @@ def detect_leader_call(
 class _Sentence(NamedTuple):
     text: str
     zone: str
+    paragraph: int  # -1 for the headline
 
 
 class _Mention(NamedTuple):
@@ -236,6 +246,7 @@ class _Unit:
 class _Evidence(NamedTuple):
     call: LeaderCall
     zone: str
+    paragraph: int
     self_contained: bool  # both leaders referred to in the sentence itself
 
 
@@ -245,17 +256,23 @@ class _Compiled(NamedTuple):
     our_names: frozenset[str]
 
 
-_TITLE = r"(?i:president(?:-elect)?|prime\s+minister|premier|mr\.?|mrs\.?|ms\.?|dr\.?)"
+_TITLE = (
+    r"(?i:president(?:-elect)?|prime\s+minister|premier|mr\.?|mrs\.?|ms\.?|dr\.?|"
+    r"president\s+of\s+the\s+(?:United\s+States|U\.S\.|Russian\s+Federation))"
+)
 _COUNTRY = r"(?:U\.S\.|US|USA|American|United\s+States|Russian|Russia['’]s|Kremlin)"
 _US_TITLE = (
     r"(?:(?i:the)\s+)?(?:(?i:then)[-\s]+)?(?:U\.S\.|US|(?i:American|United\s+States))\s+"
     r"(?i:president(?:-elect)?|leader|commander[-\s]in[-\s]chief)"
     r"|(?i:the)\s+(?:(?i:then)[-\s]+)?(?i:president-elect)"
+    r"|(?i:his|her|their)\s+(?:U\.S\.|US|(?i:American))\s+(?i:counterpart)"
+    r"|(?i:the\s+)?(?i:president\s+of\s+the\s+(?:United\s+States|U\.S\.))"
 )
 _RU_TITLE = (
     r"(?:(?i:the)\s+)?(?:Russian|Russia['’]s|Kremlin)\s+"
     r"(?i:president(?:-elect)?|leader|chief|head\s+of\s+state)"
     r"|(?i:the\s+president\s+of\s+(?:Russia|the\s+Russian\s+Federation))"
+    r"|(?i:his|her|their)\s+Russian\s+(?i:counterpart)"
 )
 _PAIR = r"(?i:(?:the|both)\s+(?:two\s+)?(?:leaders|presidents|men|heads\s+of\s+state))"
 # a name used as a modifier is no participant: "the Trump administration", "anti-Putin"
@@ -280,7 +297,7 @@ _CALL = re.compile(
     r"(?P<strong>"
     r"(?:(?:spoke|spoken|speak|speaks|speaking|talked|talk|talks|talking|chatted|conferred|"
     r"(?:held|hold|holds|holding|had)\s+talks)\s+)?(?:by|over|via)\s+(?:the\s+)?(?:tele)?phone"
-    r"|on\s+the\s+(?:tele)?phone"
+    r"|on\s+(?:the\s+)?(?:tele)?phone"
     r"|(?:tele)?phone[-\s]?(?:calls?|conversations?|talks|discussions?|exchanges?|chats?)"
     r"|video[-\s]?(?:calls?|conferences?|conferencing|links?|chats?|talks|summits?|meetings?)"
     r"|videoconferenc(?:e|es|ing)|virtual\s+(?:summits?|meetings?|talks)"
@@ -297,6 +314,11 @@ _DETERMINERS = frozenset(
     "next previous earlier another each several two three many both our whose brief lengthy "
     "long".split()
 )
+# headlines drop articles: "Putin, Trump agree in 'positive' call", "Trump takes call from Putin"
+_CALL_NOUN_CONTEXT = _DETERMINERS | frozenset(
+    "in during after following from via over had held hold holds has have took takes take "
+    "taking made makes make making received receives placed places".split()
+)
 _VERBAL = frozenset(
     "to will would could should may might must can cannot did do does we you they i he she who "
     "which also often not never".split()
@@ -307,24 +329,28 @@ _OTHER_SENSES = frozenset(
 _NOUN_NOT_AFTER = re.compile(
     r"\s+(?i:for|upon|it|him|her|them|me|us|into|off|out|up|back|a|an|centre|center|sign|"
     r"options?|of\s+duty)\b"
-    r"|\s+(?i:with)\s+(?i:reporters|journalists|the\s+press|lawmakers|investors|analysts|"
-    r"aides|staff|supporters|donors)\b"
 )
+# a call "with" or "between" someone names its partners: they must be ours
+_PARTNER = re.compile(r"\s+(?i:with|between)\s+")
 _ON_A_DAY = re.compile(
     r"\s+on\s+(?:the\s+(?:tele)?phone\b|\d|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b|"
     r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d)",
     re.I,
 )
 _CALL_TO_PURPOSE = re.compile(r"\s+to\s+(?i:congratulate|discuss|thank|offer|express|mark)\b")
-_OBJECT_COMPLEMENT = re.compile(
-    r"\s+(?i:a|an|the|his|her|its|one|names|by|out|off)\b|\s*[\"“‘']|['’]s\b"
+# "called Putin on Saturday", "called Trump to congratulate him"; not "called Putin a killer"
+_AFTER_CALLED_LEADER = re.compile(
+    r"\s*(?:[,.;:)]|$)|\s+(?i:on|late|early|last|this|to|after|shortly|from|and|yesterday|today|"
+    r"twice|again|back|before|at|in|by|during|over|for\s+the\s+first\s+time|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
 )
 _WEAK_NOT_AFTER = re.compile(
     r"\s+(?i:about|of|at|in\s+favou?r|out|up|publicly|against|highly|warmly|fondly|glowingly|"
     r"positively|well|approvingly|openly|on\s+condition|on\s+behalf)\b"
 )
-_EACH_OTHER = re.compile(r"\s+(?i:each\s+other|one\s+another)\b")
-_TO_OR_WITH = re.compile(r"\s+(?i:to|with)\s+")
+_EACH_OTHER = re.compile(r"(?i:each\s+other|one\s+another)\b")
+_TO = re.compile(r"\s+(?i:to)\s+")
+_ON = re.compile(r"\s+(?i:on)\b")
 _PLANNED_BEFORE = re.compile(
     r"\b(?i:will|would|shall|may|might|could|should|can|to|plans?|planned|planning|expected|"
     r"upcoming|possible|potential|proposed|prospective|scheduled|future|next|requested|sought|"
@@ -361,14 +387,14 @@ _INITIALS = re.compile(r"(?:[A-Za-z]\.)+")
 
 
 def _units(title: str | None, text: str) -> list[_Sentence]:
-    units = [_Sentence(title.strip(), "headline")] if title and title.strip() else []
+    units = [_Sentence(title.strip(), "headline", -1)] if title and title.strip() else []
     paragraph = words = 0
     for line in text.splitlines():
         if not line.strip():
             continue
         for sentence in _split_sentences(line):
             lead = paragraph < LEAD_PARAGRAPHS or words < LEAD_WORDS
-            units.append(_Sentence(sentence, "lead" if lead else "body"))
+            units.append(_Sentence(sentence, "lead" if lead else "body", paragraph))
             words += len(sentence.split())
         paragraph += 1
     return units
@@ -395,7 +421,7 @@ def _analyse(compiled: _Compiled, sentence: _Sentence) -> _Unit:
     mentions = []
     for m in compiled.mentions.finditer(text):
         side = m.lastgroup or ""
-        if side != "pair" and not _participant(compiled, text, m, terms):
+        if side != "pair" and not _participant(text, m, terms):
             continue
         mentions.append(_Mention(side, m.start(), m.end(), m.group()))
     others = [
@@ -416,7 +442,7 @@ def _overlaps(m: re.Match[str], mentions: list[_Mention]) -> bool:
     return any(m.start() < x.end and x.start < m.end() for x in mentions)
 
 
-def _participant(compiled: _Compiled, text: str, m: re.Match[str], terms: list[_Term]) -> bool:
+def _participant(text: str, m: re.Match[str], terms: list[_Term]) -> bool:
     if _MODIFIER_AFTER.match(text, m.end()) or _MODIFIER_BEFORE.search(text[: m.start()]):
         return False
     if _TOPIC_BEFORE.search(text[: m.start()]):
@@ -432,7 +458,7 @@ def _call_term(compiled: _Compiled, text: str, m: re.Match[str]) -> _Term | None
     if kind == "verb":
         leader = compiled.mentions.match(text, m.end() + 1) if text[m.end() :][:1] == " " else None
         if leader and leader.lastgroup != "pair":
-            if not _OBJECT_COMPLEMENT.match(text, leader.end()):
+            if _AFTER_CALLED_LEADER.match(text, leader.end()):
                 return _term(text, m.start(), m.end(), strong=True)
         if m.group().lower() != "calls":
             return None
@@ -441,6 +467,11 @@ def _call_term(compiled: _Compiled, text: str, m: re.Match[str]) -> _Term | None
         return None
     if kind == "weak" and not _is_weak_call(compiled, text, m):
         return None
+    if partner := _PARTNER.match(text, m.end()):
+        # "a phone call with Merkel", "a call between the foreign ministers": not ours
+        at = partner.end()
+        if not (compiled.mentions.match(text, at) or _EACH_OTHER.match(text, at)):
+            return None
     return _term(text, m.start(), m.end(), strong=kind != "weak")
 
 
@@ -448,17 +479,21 @@ def _is_call_noun(compiled: _Compiled, text: str, m: re.Match[str]) -> bool:
     before = [w.strip("\"“”‘’'().,").lower() for w in text[: m.start()].split()[-3:]]
     if before and (before[-1] in _VERBAL or before[-1] in _OTHER_SENSES):
         return False
+    if m.group().lower() == "calls":
+        # plural "calls" is mostly the verb ("Putin calls Trump unpredictable"): the noun
+        # needs its determiner right before it ("the calls", "Trump's calls")
+        before = before[-1:]
     after = m.end()
     if _NOUN_NOT_AFTER.match(text, after):
         return False
-    if re.match(r"\s+(?i:on)\b", text[after:]) and not _ON_A_DAY.match(text, after):
+    if _ON.match(text, after) and not _ON_A_DAY.match(text, after):
         return False  # "a call on the West to ..." is an appeal, "the call on Saturday" a call
-    if re.match(r"\s+(?i:to)\b", text[after:]):
-        target = re.match(r"\s+to\s+", text[after:], re.I)
-        leader = compiled.mentions.match(text, after + target.end()) if target else None
-        if not leader and not _CALL_TO_PURPOSE.match(text, after):
-            return False  # "a call to action", "calls to end the war"
-    if any(w in _DETERMINERS or w.endswith(("'s", "’s")) for w in before):
+    if to := _TO.match(text, after):
+        leader = compiled.mentions.match(text, to.end())
+        as_event = any(w in ("in", "during", "after", "following") for w in before)
+        if not leader and not as_event and not _CALL_TO_PURPOSE.match(text, after):
+            return False  # "a call to action", "Trump's call to end the war"
+    if any(w in _CALL_NOUN_CONTEXT or w.endswith(("'s", "’s")) for w in before):
         return True
     # a leader compound: "the Trump-Putin call", "Putin-Trump calls"
     compound = text[: m.start()].split()[-1:]
@@ -471,9 +506,8 @@ def _is_weak_call(compiled: _Compiled, text: str, m: re.Match[str]) -> bool:
     after = m.end()
     if _WEAK_NOT_AFTER.match(text, after):
         return False
-    if to_with := _TO_OR_WITH.match(text, after):
-        leader = compiled.mentions.match(text, to_with.end())
-        return bool(leader or _EACH_OTHER.match(text, to_with.end() - 1))
+    if to := _TO.match(text, after):
+        return bool(compiled.mentions.match(text, to.end()))  # not "spoke to reporters"
     return True
 
 
@@ -513,7 +547,7 @@ def _evidence(units: list[_Unit], i: int, corroborated: bool) -> _Evidence | Non
                 continue
         span = (term.start, term.end)
         if "us" in sides and "ru" in sides:
-            us, ru = (_nearest(unit, sides, side, span) for side in ("us", "ru"))
+            us, ru = (_nearest(unit, side, span) for side in ("us", "ru"))
             farthest = max(
                 unit.distance(span, (us.start, us.end)), unit.distance(span, (ru.start, ru.end))
             )
@@ -530,12 +564,12 @@ def _evidence(units: list[_Unit], i: int, corroborated: bool) -> _Evidence | Non
         score = round(term_weight * leaders_weight * ZONE_WEIGHTS[unit.sentence.zone], 3)
         call = LeaderCall(unit.sentence.text, us.text, ru.text, term.text, score)
         if best is None or score > best.call.score:
-            best = _Evidence(call, unit.sentence.zone, self_contained)
+            best = _Evidence(call, unit.sentence.zone, unit.sentence.paragraph, self_contained)
     return best
 
 
-def _nearest(unit: _Unit, sides: dict[str, _Mention], side: str, span: tuple[int, int]) -> _Mention:
-    candidates = [m for m in unit.mentions if m.side == side] or [sides[side]]
+def _nearest(unit: _Unit, side: str, span: tuple[int, int]) -> _Mention:
+    candidates = [m for m in unit.mentions if m.side == side]
     return min(candidates, key=lambda m: unit.distance(span, (m.start, m.end)))
 
 

@@ -136,6 +136,8 @@ class Article:
     note: str | None = None
     guid: str | None = None
     extra_urls: tuple[str, ...] = field(default_factory=tuple)
+    # the sentence reporting a US–Russia leaders' call, when the article reports one (issue 4)
+    leader_call_evidence: str | None = None
 
 
 @dataclass(frozen=True)

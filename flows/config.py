@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from extractors.copies import CopyThresholds
 from extractors.errors import ConfigError
 from extractors.fetching import FetchSettings
+from extractors.leader_calls import Leaders
 from extractors.relevance import Lexicon
 from extractors.stories import StoryThresholds
 from warehouse.matching import MatchSettings
@@ -47,6 +48,17 @@ class FetchConfig(_Strict):
     max_redirects: int = Field(default=5, ge=0, le=30)
     per_host_concurrency: int = Field(default=2, ge=1, le=64)
     per_host_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+    # politeness (issue 7): robots.txt for article pages, Retry-After cap, adaptive polling
+    respect_robots_txt: bool = True
+    max_retry_after_minutes: float = Field(default=60.0, ge=0, le=7 * 24 * 60)
+    min_poll_interval_minutes: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
+    max_poll_interval_hours: float = Field(default=24.0, gt=0, le=7 * 24)
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> FetchConfig:
+        if self.min_poll_interval_minutes > self.max_poll_interval_hours * 60:
+            raise ValueError("min_poll_interval_minutes is above max_poll_interval_hours")
+        return self
 
     @field_validator("allow_private_networks")
     @classmethod
@@ -69,6 +81,10 @@ class FetchConfig(_Strict):
             per_host_concurrency=self.per_host_concurrency,
             per_host_delay=self.per_host_delay_seconds,
             allow_private_networks=allow if isinstance(allow, bool) else tuple(allow),
+            respect_robots_txt=self.respect_robots_txt,
+            max_retry_after=self.max_retry_after_minutes * 60,
+            min_poll_interval=self.min_poll_interval_minutes * 60,
+            max_poll_interval=self.max_poll_interval_hours * 3600,
         )
 
 
@@ -106,6 +122,23 @@ class RelevanceConfig(_Strict):
         )
 
 
+class LeadersConfig(_Strict):
+    """Leaders' names for leader-call detection, so it works across administrations."""
+
+    us: list[str] | None = None
+    russia: list[str] | None = None
+    extra_us: list[str] = []
+    extra_russia: list[str] = []
+
+    def leaders(self) -> Leaders:
+        return Leaders.default().with_overrides(
+            us=tuple(self.us) if self.us is not None else None,
+            russia=tuple(self.russia) if self.russia is not None else None,
+            extra_us=tuple(self.extra_us) or None,
+            extra_russia=tuple(self.extra_russia) or None,
+        )
+
+
 class ExtractionConfig(_Strict):
     workers: int | None = Field(default=None, ge=1, le=64)
     time_limit_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -138,6 +171,7 @@ class Config(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: list[AlertConfig] = []
     relevance: RelevanceConfig = RelevanceConfig()
+    leaders: LeadersConfig = LeadersConfig()
     extraction: ExtractionConfig = ExtractionConfig()
     matching: MatchingConfig = MatchingConfig()
 

@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
+
 from extractors.errors import WarehouseError
+from extractors.schedule import PollHistory, is_due, plan_next_poll
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
 from extractors.urls import canonicalize_url
 from flows.alerts import AlertReport, deliver_alerts
@@ -118,6 +121,7 @@ def pass_settings(config: Config) -> PassSettings:
     return PassSettings(
         fetch=config.fetch.settings(),
         lexicon=config.relevance.lexicon(),
+        leaders=config.leaders.leaders(),
         extraction_workers=config.extraction.workers,
         extraction_time_limit=config.extraction.time_limit_seconds,
         batch_size=config.extraction.batch_size,
@@ -129,6 +133,16 @@ def _record_polls(db_path: str, polls: Sequence[FeedPoll], stats: RunStats) -> N
     with open_warehouse(db_path) as con:
         record_feed_polls(con, polls)
         record_errors(con, stats.run_id, errors)
+
+
+def _poll_histories(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, PollHistory]:
+    """What the ``feeds`` table remembers of each feed's polling (issue 7)."""
+    rows = con.execute(
+        "SELECT feed_url, poll_interval_seconds, next_poll_at, retry_after_until, items_digest,"
+        " consecutive_errors FROM feeds WHERE feed_url IN (SELECT unnest(?))",
+        [urls],
+    ).fetchall()
+    return {str(r[0]): PollHistory(str(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows}
 
 
 def _unknown_items(db_path: str, items: Sequence[FeedItem]) -> list[FeedItem]:
@@ -191,12 +205,19 @@ async def _run_pass(
     with open_warehouse(db) as con:
         start_run(con, stats)
         states = feed_states(con, (f.url for f in feeds))
+        histories = _poll_histories(con, [f.url for f in feeds])
+    # issue 7: a feed is polled when its adaptive interval and any Retry-After are up
+    due = [f for f in feeds if is_due(histories.get(f.url), stats.started_at)]
+    stats.feeds_skipped = len(feeds) - len(due)
+    if stats.feeds_skipped:
+        LOGGER.info("%d feeds not due yet, skipped", stats.feeds_skipped)
     matching = _MATCHING.set(config.matching.settings())
     try:
         async with pass_resources(settings):
-            progress.feeds_polled(0, len(feeds))
-            polls = await stages.poll(feeds, states, settings)
-            progress.feeds_polled(len(polls), len(feeds))
+            progress.feeds_polled(0, len(due))
+            polls = await stages.poll(due, states, settings)
+            progress.feeds_polled(len(polls), len(due))
+            polls = [plan_next_poll(p, histories.get(p.feed_url), settings.fetch) for p in polls]
             await asyncio.to_thread(_record_polls, db, polls, stats)
             _count_polls(stats, polls)
             items = new_items(polls)

@@ -16,10 +16,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from extractors.errors import ExtractionError, FeedError, FetchError
+from extractors.errors import ExtractionError, FeedError, FetchError, HTTPStatusError
 from extractors.feeds import parse_feed
-from extractors.fetching import Fetcher, FetchSettings
+from extractors.fetching import Fetcher, FetchSettings, parse_retry_after
+from extractors.leader_calls import Leaders, detect_leader_call
 from extractors.relevance import Lexicon, score_relevance
+from extractors.robots import RobotsCache, RobotsDenied
+from extractors.schedule import freshness_seconds
 from extractors.text import text_hash, tokens
 from extractors.types import (
     Article,
@@ -54,6 +57,7 @@ class PassSettings:
 
     fetch: FetchSettings = field(default_factory=FetchSettings)
     lexicon: Lexicon = field(default_factory=Lexicon.default)
+    leaders: Leaders = field(default_factory=Leaders.default)
     extraction_workers: int | None = None
     extraction_time_limit: float = 30.0
     batch_size: int = 50
@@ -66,6 +70,7 @@ class PassResources:
     fetcher: Fetcher
     pool: ExtractionPool
     loop: asyncio.AbstractEventLoop
+    robots: RobotsCache | None = None  # None: [fetch] respect_robots_txt = false
 
 
 _RESOURCES: ContextVar[PassResources | None] = ContextVar("newsmon_pass_resources", default=None)
@@ -80,7 +85,8 @@ async def pass_resources(settings: PassSettings) -> AsyncIterator[PassResources]
             settings.extraction_workers, time_limit=settings.extraction_time_limit
         ) as pool,
     ):
-        resources = PassResources(fetcher, pool, asyncio.get_running_loop())
+        robots = RobotsCache(fetcher) if settings.fetch.respect_robots_txt else None
+        resources = PassResources(fetcher, pool, asyncio.get_running_loop(), robots)
         token = _RESOURCES.set(resources)
         try:
             yield resources
@@ -113,7 +119,20 @@ async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -
     except FetchError as exc:
         status = getattr(exc, "status", None)
         LOGGER.warning("feed %s failed: %s", feed.url, exc)
-        return FeedPoll(feed.url, feed.name, polled_at, status=status, error=str(exc))
+        # a 429/503's Retry-After holds the feed until then, in later passes too (issue 7)
+        retry_after = None
+        if isinstance(exc, HTTPStatusError) and exc.status in (429, 503):
+            cap = fetcher.settings.max_retry_after
+            retry_after = parse_retry_after(exc.retry_after, polled_at, cap)
+        return FeedPoll(
+            feed.url,
+            feed.name,
+            polled_at,
+            status=status,
+            error=str(exc),
+            retry_after_until=retry_after,
+        )
+    max_age = freshness_seconds(response.headers, polled_at)
     if response.not_modified:
         LOGGER.info("feed %s not modified", feed.url)
         return FeedPoll(
@@ -124,6 +143,7 @@ async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -
             etag=response.etag,
             last_modified=response.last_modified,
             not_modified=True,
+            max_age_seconds=max_age,
         )
     try:
         parsed = parse_feed(response.content, url=response.url, content_type=response.content_type)
@@ -141,6 +161,7 @@ async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -
         etag=response.etag,
         last_modified=response.last_modified,
         feed=parsed,
+        max_age_seconds=max_age,
     )
 
 
@@ -171,13 +192,18 @@ def new_items(polls: Sequence[FeedPoll]) -> list[FeedItem]:
 
 async def _collect_one(
     res: PassResources, item: FeedItem, settings: PassSettings, errors: list[PassError]
-) -> Article:
+) -> Article | None:
+    """The item's article, or ``None`` when the page is left for a later pass (issue 7)."""
     fetched_at = datetime.now(UTC)
     page: ExtractedPage | None = None
     final_url = item.url
     note: str | None = None
     try:
-        response = await res.fetcher.fetch(item.url, max_bytes=settings.fetch.max_page_bytes)
+        response = await res.fetcher.fetch(
+            item.url,
+            max_bytes=settings.fetch.max_page_bytes,
+            check_hop=res.robots.check if res.robots else None,
+        )
         final_url = response.url
         outcome = await res.pool.extract(response.content, final_url)
         if isinstance(outcome, ExtractionError):
@@ -186,11 +212,24 @@ async def _collect_one(
         else:
             page = outcome
     except FetchError as exc:
-        note = f"fetch: {exc}"
         errors.append(PassError("page", item.url, str(exc), fetched_at))
+        if _later(exc):
+            # the site asked us to wait, or its robots.txt could not be read: not stored
+            # now, so the item stays unknown and a later pass fetches the page
+            LOGGER.warning("page %s: %s; left for a later pass", item.url, exc)
+            return None
+        note = f"fetch: {exc}"
     if note:
         LOGGER.warning("page %s: %s; keeping the feed's summary", item.url, note)
-    return build_article(item, page, final_url, fetched_at, settings.lexicon, note)
+    return build_article(
+        item, page, final_url, fetched_at, settings.lexicon, note, leaders=settings.leaders
+    )
+
+
+def _later(exc: FetchError) -> bool:
+    if isinstance(exc, RobotsDenied):
+        return exc.temporary
+    return isinstance(exc, HTTPStatusError) and exc.status in (429, 503) and bool(exc.retry_after)
 
 
 def build_article(
@@ -200,6 +239,8 @@ def build_article(
     fetched_at: datetime,
     lexicon: Lexicon,
     note: str | None = None,
+    *,
+    leaders: Leaders | None = None,
 ) -> Article:
     """Assemble the stored record from the feed item and what the page yielded (if anything)."""
     canonical = page.canonical_url if page and page.canonical_url else canonicalize_url(final_url)
@@ -210,6 +251,7 @@ def build_article(
     title = item.title or (page.title if page else None) or ""
     digest = text_hash(text) if tokens(text) else "url:" + _digest(canonical)
     extra = tuple(u for u in (item.url, final_url) if canonicalize_url(u) != canonical)
+    call = detect_leader_call(title, text, leaders)
     return Article(
         article_id=_digest(canonical),
         url=final_url,
@@ -228,6 +270,7 @@ def build_article(
         note=note,
         guid=item.guid,
         extra_urls=extra,
+        leader_call_evidence=call.sentence if call else None,
     )
 
 
@@ -238,8 +281,10 @@ def _digest(value: str) -> str:
 async def collect_articles(
     items: Sequence[FeedItem], settings: PassSettings
 ) -> tuple[list[Article], list[PassError]]:
-    """Fetch and extract a batch of pages; every item yields an article (page or summary)."""
+    """Fetch and extract a batch of pages; every item yields an article (page or summary),
+    except pages left for a later pass (Retry-After, robots.txt unreachable), which yield an
+    error only."""
     errors: list[PassError] = []
     async with _resources(settings) as res:
         articles = await asyncio.gather(*(_collect_one(res, i, settings, errors) for i in items))
-    return list(articles), errors
+    return [a for a in articles if a is not None], errors

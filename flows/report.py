@@ -13,41 +13,72 @@ from warehouse.connection import open_warehouse
 
 def print_demo_report(console: Console, db: Path, stats: RunStats) -> None:
     with open_warehouse(db, read_only=True) as con:
-        rows = con.execute(
+        articles = con.execute(
             """
-            SELECT source, title, strftime(published_at, '%Y-%m-%d %H:%M') AS published,
-                   us_russia, relevance, text_source, copy_of, story_id
-            FROM articles ORDER BY published_at, article_id
+            SELECT strftime(a.published_at, '%Y-%m-%d') AS published, a.source, a.title,
+                   a.us_russia, a.relevance, root.source AS copy_of_source, a.story_id
+            FROM articles a LEFT JOIN articles root ON root.article_id = a.copy_of
+            ORDER BY a.published_at, a.article_id
             """
         ).fetchall()
-        stories = con.execute("SELECT count(*) FROM stories").fetchone()
-        alerts = con.execute("SELECT count(*) FROM alerts WHERE status = 'sent'").fetchone()
-    table = Table(title="Articles in the warehouse", title_justify="left")
-    for column in ("published (UTC)", "source", "title", "US-Russia", "relevance", "text from"):
-        table.add_column(column)
-    for source, title, published, us_russia, relevance, text_source, _copy_of, _story in rows:
+        stories = con.execute(
+            """
+            SELECT story_id, headline, n_articles, n_sources, leader_call
+            FROM stories ORDER BY first_seen_at, story_id
+            """
+        ).fetchall()
+        alerts = con.execute(
+            "SELECT count(*) FILTER (status = 'sent'), count(*) FILTER (status = 'failed') "
+            "FROM alerts"
+        ).fetchone()
+    story_number = {row[0]: n for n, row in enumerate(stories, start=1)}
+
+    table = Table(title="Articles", title_justify="left", expand=False)
+    table.add_column("published", no_wrap=True, min_width=10)
+    table.add_column("source", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("US-Russia", no_wrap=True, min_width=9)
+    table.add_column("copy of", no_wrap=True, max_width=12, overflow="ellipsis")
+    table.add_column("story", no_wrap=True, min_width=5)
+    for published, source, title, us_russia, relevance, copy_source, story in articles:
         table.add_row(
             published or "",
             source or "",
-            (title or "")[:70],
-            "yes" if us_russia else "no",
-            f"{relevance:.2f}",
-            text_source or "",
+            title or "",
+            f"yes {relevance:.2f}" if us_russia else f"no {relevance:.2f}",
+            copy_source or "",
+            str(story_number.get(story, "")),
         )
     console.print(table)
-    us_russia = sum(1 for r in rows if r[3])
-    copies = sum(1 for r in rows if r[6])
+
+    story_table = Table(title="Stories", title_justify="left")
+    story_table.add_column("story", no_wrap=True, min_width=5)
+    story_table.add_column("headline", no_wrap=True, overflow="ellipsis", max_width=30)
+    story_table.add_column("articles", no_wrap=True, min_width=8)
+    story_table.add_column("outlets", no_wrap=True, min_width=7)
+    story_table.add_column("leader call", no_wrap=True, min_width=11)
+    for story, headline, n_articles, n_sources, leader_call in stories:
+        story_table.add_row(
+            str(story_number[story]),
+            headline or "",
+            str(n_articles),
+            str(n_sources),
+            "yes" if leader_call else "no",
+        )
+    console.print(story_table)
+
+    sent, failed = alerts or (0, 0)
     console.print(
         f"This pass: {stats.feeds_polled} feed polled"
         f"{' (not modified)' if stats.feeds_not_modified else ''}, "
-        f"{stats.items_seen} items, {stats.items_new} new, "
-        f"{stats.articles_new} articles stored, {stats.errors} errors."
+        f"{stats.items_new} new items, {stats.articles_new} articles stored, "
+        f"{stats.alerts_sent} alerts sent, {stats.errors} errors."
     )
     console.print(
-        f"Warehouse: {len(rows)} articles, {us_russia} US-Russia, {copies} wire copies, "
-        f"{stories[0] if stories else 0} stories, {alerts[0] if alerts else 0} alerts sent."
+        f"Warehouse: {len(articles)} articles ({sum(1 for a in articles if a[3])} US-Russia, "
+        f"{sum(1 for a in articles if a[5])} wire copies), {len(stories)} stories "
+        f"({sum(1 for s in stories if s[4])} leader calls), {sent} alerts sent"
+        f"{f', {failed} failed' if failed else ''}."
     )
     console.print(f"Database: {db.resolve()}")
-    console.print(
-        f'Query it: uv run newsmon sql --db {db} "SELECT source, title, us_russia FROM articles"'
-    )
+    console.print(f'Query it: uv run newsmon sql --db {db} "SELECT source, title FROM articles"')

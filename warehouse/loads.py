@@ -44,6 +44,7 @@ ARTICLE_SCHEMA = pa.schema(
         ("copy_of", pa.string()),
         ("story_id", pa.string()),
         ("run_id", pa.string()),
+        ("leader_call_evidence", pa.string()),
     ]
 )
 
@@ -98,6 +99,11 @@ def record_feed_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll])
             "last_modified": [p.last_modified for p in polls],
             "error": [p.error for p in polls],
             "items": pa.array([len(p.feed.items) if p.feed else None for p in polls], pa.int32()),
+            # issue 7: the poll schedule (extractors.schedule)
+            "poll_interval": pa.array([p.poll_interval_seconds for p in polls], pa.float64()),
+            "next_poll_at": pa.array([p.next_poll_at for p in polls], _TS),
+            "retry_after_until": pa.array([p.retry_after_until for p in polls], _TS),
+            "items_digest": pa.array([p.items_digest for p in polls], pa.string()),
         }
     )
     with _in_transaction(con):
@@ -107,10 +113,12 @@ def record_feed_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll])
                 """
                 INSERT INTO feeds AS f (feed_url, name, title, last_polled_at, last_ok_at,
                     last_http_status, etag, last_modified, consecutive_errors, last_error,
-                    items_last_seen)
+                    items_last_seen, poll_interval_seconds, next_poll_at, retry_after_until,
+                    items_digest)
                 SELECT feed_url, name, title, polled_at,
                        CASE WHEN ok THEN polled_at END, status, etag, last_modified,
-                       CASE WHEN ok THEN 0 ELSE 1 END, error, items
+                       CASE WHEN ok THEN 0 ELSE 1 END, error, items,
+                       poll_interval, next_poll_at, retry_after_until, items_digest
                 FROM incoming_polls
                 ON CONFLICT (feed_url) DO UPDATE SET
                     name = excluded.name,
@@ -126,7 +134,11 @@ def record_feed_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll])
                     consecutive_errors = CASE WHEN excluded.last_error IS NULL THEN 0
                                 ELSE f.consecutive_errors + 1 END,
                     last_error = excluded.last_error,
-                    items_last_seen = coalesce(excluded.items_last_seen, f.items_last_seen)
+                    items_last_seen = coalesce(excluded.items_last_seen, f.items_last_seen),
+                    poll_interval_seconds = excluded.poll_interval_seconds,
+                    next_poll_at = excluded.next_poll_at,
+                    retry_after_until = excluded.retry_after_until,
+                    items_digest = coalesce(excluded.items_digest, f.items_digest)
                 """
             )
         finally:
@@ -185,6 +197,7 @@ def load_articles(
         if rows:
             _insert_articles(con, rows, run_id)
             matcher.flush()
+            flag_leader_call_stories(con, {m.story_id for _, m in rows if m.story_id})
         if url_rows:
             con.register(
                 "incoming_urls",
@@ -199,6 +212,30 @@ def load_articles(
                 con.unregister("incoming_urls")
     return LoadResult(
         tuple(a.article_id for a, _ in rows), already, matcher.copies, matcher.stories_new
+    )
+
+
+def flag_leader_call_stories(con: duckdb.DuckDBPyConnection, story_ids: set[str]) -> None:
+    """Mark the given stories as leader-call stories when a US–Russia article of theirs reports
+    the call; keep the earliest such article's evidence sentence (issue 4). Never unflags."""
+    if not story_ids:
+        return
+    con.execute(
+        """
+        UPDATE stories SET leader_call = TRUE,
+               leader_call_evidence = ev.evidence, leader_call_article = ev.article_id
+        FROM (
+            SELECT story_id,
+                   arg_min(leader_call_evidence, coalesce(published_at, fetched_at)) AS evidence,
+                   arg_min(article_id, coalesce(published_at, fetched_at)) AS article_id
+            FROM articles
+            WHERE leader_call_evidence IS NOT NULL AND us_russia
+              AND story_id IN (SELECT unnest(?))
+            GROUP BY story_id
+        ) ev
+        WHERE stories.story_id = ev.story_id AND NOT stories.leader_call
+        """,
+        [sorted(story_ids)],
     )
 
 
@@ -264,6 +301,7 @@ def _insert_articles(
             "copy_of": match.copy_of,
             "story_id": match.story_id,
             "run_id": run_id,
+            "leader_call_evidence": article.leader_call_evidence,
         }
         for name in ARTICLE_SCHEMA.names:
             columns[name].append(values[name])

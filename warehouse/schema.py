@@ -153,6 +153,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    # issue 7: polite polling; when each feed is due again (extractors/schedule.py)
+    Migration(
+        3,
+        "feed poll schedule",
+        """
+        ALTER TABLE feeds ADD COLUMN poll_interval_seconds DOUBLE;
+        ALTER TABLE feeds ADD COLUMN next_poll_at TIMESTAMPTZ;
+        ALTER TABLE feeds ADD COLUMN retry_after_until TIMESTAMPTZ;
+        ALTER TABLE feeds ADD COLUMN items_digest VARCHAR;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

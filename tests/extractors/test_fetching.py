@@ -1,0 +1,645 @@
+"""Tests for ``extractors.fetching``: the address guard, the bounds and the manners (issue 7).
+
+No test sends a packet beyond loopback, even with the code under test broken: the autouse
+``loopback_only`` guard refuses every socket connect to a non-loopback address (recording it)
+and lets the resolver read only numeric hosts and the ``localhost`` names it answers itself,
+so no DNS query ever leaves. Non-loopback targets are reached only through stub resolvers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ipaddress
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from extractors.errors import BlockedAddressError, FetchError, HTTPStatusError, ResponseTooLarge
+from extractors.fetching import (
+    PROJECT_URL,
+    AddressPolicy,
+    Fetcher,
+    FetchSettings,
+    parse_retry_after,
+)
+from tests.support.sites import Site, serve_site
+
+LOOPBACK_ONLY = ("127.0.0.1/32",)
+MB = 1024 * 1024
+
+
+class NetworkGuard:
+    """What the tests' code tried to reach beyond loopback; each attempt refused before opening.
+
+    ``refused`` holds the addresses of refused connects; ``names`` every host name resolved.
+    """
+
+    def __init__(self) -> None:
+        self.refused: list[tuple[Any, ...]] = []
+        self.names: list[str] = []
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # an AF_UNIX path: the extraction pool's forkserver
+    try:
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+    except ValueError:
+        return False  # a name at connect time: nobody should connect to one
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
+    guard = NetworkGuard()
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_loopback(address):
+            guard.refused.append(tuple(address))
+            raise ConnectionRefusedError(f"test guard: no connection to {address!r}")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_loopback(address):
+            guard.refused.append(tuple(address))
+            return 111  # ECONNREFUSED
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is None:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        name = (host.decode() if isinstance(host, bytes) else str(host)).lower().rstrip(".")
+        guard.names.append(name)
+        # /etc/hosts' answers, given here so that no lookup can fall through to dns
+        if name == "localhost":
+            return real_getaddrinfo("127.0.0.1", port, *args, **kwargs)
+        if name.endswith(".localhost"):  # rfc 6761: any loopback address; here, the canary's
+            return real_getaddrinfo("127.0.0.2", port, *args, **kwargs)
+        flags = kwargs.pop("flags", 0) | socket.AI_NUMERICHOST
+        if len(args) >= 4:  # family, type, proto, flags given positionally
+            args = (*args[:3], args[3] | socket.AI_NUMERICHOST)
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        return real_getaddrinfo(host, port, *args, flags=flags, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield guard
+    assert guard.refused == [], f"connections beyond loopback were attempted: {guard.refused}"
+
+
+@contextmanager
+def scripted_server(
+    respond: Callable[[BaseHTTPRequestHandler, threading.Event], None],
+    host: str = "127.0.0.1",
+) -> Iterator[ScriptedServer]:
+    """A one-request-per-connection HTTP server on ``host``; ``respond`` writes each answer.
+
+    ``respond`` gets the handler and a ``stop`` event set when the server closes, so a slow
+    answer ends by itself; handler threads are joined on exit.
+    """
+    stop = threading.Event()
+    server = _ScriptedHTTPServer((host, 0), respond, stop)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield ScriptedServer(host, int(server.server_address[1]), server.log)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class ScriptedServer:
+    def __init__(self, host: str, port: int, log: list[str]) -> None:
+        self.host = host
+        self.port = port
+        self.requests = log
+
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
+
+
+class _ScriptedHTTPServer(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        respond: Callable[[BaseHTTPRequestHandler, threading.Event], None],
+        stop: threading.Event,
+    ) -> None:
+        self.respond = respond
+        self.stop = stop
+        self.log: list[str] = []
+        super().__init__(address, _ScriptedHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up on slow answers is the point of these servers
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    server: _ScriptedHTTPServer
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.log.append(self.path)
+        self.close_connection = True
+        self.server.respond(self, self.server.stop)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def answer(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def canary_answer(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    answer(handler, 200, b"<rss version='2.0'><channel><title>canary</title></channel></rss>", {})
+
+
+@contextmanager
+def canary() -> Iterator[ScriptedServer]:
+    """A server on 127.0.0.2 that nothing in a test may reach; check its ``requests``."""
+    with scripted_server(canary_answer, host="127.0.0.2") as server:
+        yield server
+
+
+def drip(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """Headers at once, then one byte every 50 ms until the client or the server gives up."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/rss+xml")
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.flush()
+    for _ in range(100000):
+        if stop.wait(0.05):
+            return
+        try:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+        except OSError:
+            return
+
+
+@contextmanager
+def drip_server() -> Iterator[ScriptedServer]:
+    with scripted_server(drip) as server:
+        yield server
+
+
+def gzip_bomb(decompressed: int = 1024 * MB) -> bytes:
+    """A gzip stream of ``decompressed`` zero bytes in ~1/1000 of the size, built in ms.
+
+    Full flushes make each compressed mebibyte of zeros byte-identical, so one is repeated;
+    the trailer is left off (a client must stop long before it).
+    """
+    zeros = bytes(MB)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    return head + block * (decompressed // MB - 1)
+
+
+def settings(**overrides: Any) -> FetchSettings:
+    values: dict[str, Any] = {"allow_private_networks": LOOPBACK_ONLY, "timeout": 5.0}
+    values.update(overrides)
+    return FetchSettings(**values)
+
+
+def fetch(url: str, fetch_settings: FetchSettings | None = None, **kwargs: Any) -> Any:
+    async def go() -> Any:
+        async with Fetcher(
+            fetch_settings or settings(), resolver=kwargs.pop("resolver", None)
+        ) as f:
+            return await f.fetch(url, **kwargs)
+
+    return asyncio.run(go())
+
+
+def stub_resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Any:
+    async def resolve(host: str, port: int) -> list[str]:
+        if calls is not None:
+            calls.append(host)
+        return table.get(host, [host])
+
+    return resolve
+
+
+# the address policy
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1", "127.0.0.2", "::1", "10.0.0.5", "172.16.3.4", "192.168.1.1",
+        "169.254.169.254", "fe80::1", "fe80::1%2", "100.64.0.1", "100.127.255.254", "0.0.0.0",
+        "::", "224.0.0.1", "ff02::1", "255.255.255.255", "240.0.0.1", "192.0.0.8", "192.0.2.1",
+        "198.18.0.1", "fc00::1", "fd12:3456::1", "::ffff:127.0.0.2", "::ffff:169.254.169.254",
+        "::ffff:10.0.0.1", "::127.0.0.2", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1", "fec0::1", "not-an-address",
+    ],
+)  # fmt: skip
+def test_non_public_addresses_are_refused(address: str) -> None:
+    assert not AddressPolicy().permits(address)
+    assert not AddressPolicy.from_setting(False).permits(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "1.1.1.1", "2606:4700::1111"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert AddressPolicy().permits(address)
+
+
+def test_allow_list_allows_just_those_networks() -> None:
+    policy = AddressPolicy.from_setting(["127.0.0.1/32", "10.1.0.0/16"])
+    assert policy.permits("127.0.0.1") and policy.permits("::ffff:127.0.0.1")
+    assert policy.permits("10.1.2.3") and policy.permits("93.184.216.34")
+    for refused in ("127.0.0.2", "::ffff:127.0.0.2", "::1", "10.2.0.1", "169.254.169.254"):
+        assert not policy.permits(refused), refused
+    assert AddressPolicy.from_setting(True).permits("169.254.169.254")
+
+
+# the guard, with stub resolvers for anything beyond loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "addresses"),
+    [
+        ("metadata.test", ["169.254.169.254"]),
+        ("intranet.test", ["10.0.0.5"]),
+        ("router.test", ["192.168.1.1"]),
+        ("cgnat.test", ["100.64.0.1"]),
+        ("mapped.test", ["::ffff:169.254.169.254"]),
+        ("v6.test", ["fe80::1", "fc00::1"]),
+        ("nothing.test", []),
+    ],
+)
+def test_private_targets_are_refused_before_any_connection(
+    host: str, addresses: list[str], loopback_only: NetworkGuard
+) -> None:
+    resolver = stub_resolver({host: addresses})
+    with pytest.raises(BlockedAddressError, match="refused to connect") as caught:
+        fetch(f"http://{host}/latest/meta-data/", settings(), resolver=resolver)
+    assert caught.value.url == f"http://{host}/latest/meta-data/"
+    assert loopback_only.refused == []
+    assert host not in loopback_only.names  # the stub answered, not the system
+
+
+def test_the_checked_address_is_the_one_connected_no_second_lookup(
+    loopback_only: NetworkGuard,
+) -> None:
+    # a rebinding name: public for the check, loopback ever after
+    calls: list[str] = []
+    answers = iter([["93.184.216.34"]] + [["127.0.0.1"]] * 10)
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return next(answers)
+
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetch("http://rebind.test:8080/", settings(), resolver=rebinding)
+    assert calls == ["rebind.test"]
+    assert loopback_only.refused == [("93.184.216.34", 8080)]
+    assert "rebind.test" not in loopback_only.names
+    loopback_only.refused.clear()
+
+
+def test_a_name_with_public_and_private_answers_connects_only_to_the_public_one(
+    loopback_only: NetworkGuard,
+) -> None:
+    resolver = stub_resolver({"mixed.test": ["10.0.0.1", "169.254.169.254", "93.184.216.34"]})
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetch("http://mixed.test/", settings(), resolver=resolver)
+    assert loopback_only.refused == [("93.184.216.34", 80)]
+    loopback_only.refused.clear()
+
+
+def test_redirects_to_private_targets_are_refused(loopback_only: NetworkGuard) -> None:
+    resolver = stub_resolver({"metadata.test": ["169.254.169.254"]})
+    with serve_site() as site:
+        site.add("/go", status=302, headers={"Location": "http://metadata.test/latest/"})
+        site.add("/ip", status=301, headers={"Location": "http://169.254.169.254/latest/"})
+        site.add("/v6", status=307, headers={"Location": "http://[::ffff:10.0.0.1]/"})
+        for path in ("/go", "/ip", "/v6"):
+            with pytest.raises(BlockedAddressError, match="refused to connect"):
+                fetch(site.url(path), settings(), resolver=resolver)
+    assert loopback_only.refused == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.2",
+        "[::ffff:127.0.0.2]",
+        "[::ffff:7f00:2]",
+        "127.2",
+        "2130706434",
+        "0x7f000002",
+        "canary.localhost",
+    ],
+)
+def test_loopback_canary_is_never_reached(host: str) -> None:
+    with canary() as bird, serve_site() as site:
+        site.add("/hop", status=302, headers={"Location": bird.url("/from-redirect", host)})
+        with pytest.raises(BlockedAddressError):
+            fetch(bird.url("/direct", host))
+        with pytest.raises(BlockedAddressError):
+            fetch(site.url("/hop"))
+        assert bird.requests == []
+
+
+def test_localhost_is_judged_by_its_address() -> None:
+    # localhost is 127.0.0.1 here (the guard answers as /etc/hosts does): allowed by the
+    # list, and still nowhere near the canary on 127.0.0.2
+    with canary() as bird, serve_site() as site:
+        site.add("/feed", "ok")
+        assert fetch(site.url("/feed").replace("127.0.0.1", "localhost")).content == b"ok"
+        with pytest.raises(FetchError, match="cannot connect"):
+            fetch(bird.url("/", "localhost"))
+        with pytest.raises(BlockedAddressError):
+            fetch(
+                site.url("/feed").replace("127.0.0.1", "localhost"),
+                settings(allow_private_networks=False),
+            )
+        assert bird.requests == []
+
+
+def test_nothing_private_is_allowed_by_default() -> None:
+    with serve_site() as site:
+        site.add("/", "ok")
+        with pytest.raises(BlockedAddressError, match="allow_private_networks"):
+            fetch(site.url("/"), settings(allow_private_networks=False))
+        assert site.requests == []
+        assert fetch(site.url("/"), settings(allow_private_networks=True)).content == b"ok"
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "http://", "gopher://x"]
+)
+def test_non_http_urls_are_refused(url: str) -> None:
+    with pytest.raises(FetchError, match="invalid URL"):
+        fetch(url)
+
+
+# bounds
+
+
+def test_slow_drip_is_cut_at_the_overall_deadline() -> None:
+    with drip_server() as server:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"timed out: no complete answer within 1 s"):
+            fetch(server.url("/feed.xml"), settings(timeout=1.0))
+        assert time.monotonic() - started < 3
+
+
+def test_gzip_bomb_stops_at_the_cap_with_memory_near_it() -> None:
+    bomb = gzip_bomb()
+    cap = 2 * MB
+    with serve_site() as site:
+        site.add("/bomb", bomb, headers={"Content-Encoding": "gzip"})
+        site.add("/double", gzip.compress(bomb), headers={"Content-Encoding": "gzip, gzip"})
+        for path in ("/bomb", "/double"):
+            tracemalloc.start()
+            try:
+                with pytest.raises(ResponseTooLarge, match="decompressed"):
+                    fetch(site.url(path), max_bytes=cap)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            # the body up to the cap, its copy, a decompression step and the client's buffers
+            assert peak < 3 * cap + 4 * MB, (path, peak)
+
+
+def test_large_page_is_refused_by_its_declared_length_without_reading_it() -> None:
+    with serve_site() as site:
+        site.add("/big", b"x" * (30 * MB))
+        site.add("/big-gzip", b"<p>x</p>" * (4 * MB), gzip=True)  # no usable length: counted
+        with pytest.raises(ResponseTooLarge, match="declared"):
+            fetch(site.url("/big"), max_bytes=5 * MB)
+        with pytest.raises(ResponseTooLarge, match="decompressed"):
+            fetch(site.url("/big-gzip"), max_bytes=5 * MB)
+
+
+def test_truncate_keeps_the_first_bytes() -> None:
+    with serve_site() as site:
+        site.add("/robots.txt", b"a" * 1000 + b"b" * 1000)
+        site.add("/robots-gz", b"a" * 1000 + b"b" * 1000, gzip=True)
+        for path in ("/robots.txt", "/robots-gz"):
+            assert fetch(site.url(path), max_bytes=1000, truncate=True).content == b"a" * 1000
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some servers send
+        ("gzip", lambda b: gzip.compress(b[:5000]) + gzip.compress(b[5000:])),  # two members
+        ("identity", lambda b: b),
+        ("utf-8", lambda b: b),  # a misconfigured server: taken as no coding
+    ],
+)
+def test_content_codings_are_decoded(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    body = bytes(range(256)) * 100
+    with serve_site() as site:
+        site.add("/x", encode(body), headers={"Content-Encoding": coding})
+        assert fetch(site.url("/x")).content == body
+
+
+def test_broken_and_unrequested_codings_are_fetch_errors() -> None:
+    with serve_site() as site:
+        site.add("/broken", b"not gzip at all", headers={"Content-Encoding": "gzip"})
+        site.add("/br", b"\x1b\x00", headers={"Content-Encoding": "br"})
+        with pytest.raises(FetchError, match="cannot decode body"):
+            fetch(site.url("/broken"))
+        with pytest.raises(FetchError, match="unrequested content encoding br"):
+            fetch(site.url("/br"))
+
+
+def test_redirect_loop_is_named() -> None:
+    with serve_site() as site:
+        site.add("/a", status=302, headers={"Location": "/b"})
+        site.add("/b", status=301, headers={"Location": site.url("/a")})
+        with pytest.raises(FetchError, match="redirect loop"):
+            fetch(site.url("/a"))
+        assert len(site.requests) == 2
+
+
+def test_redirects_are_bounded() -> None:
+    with serve_site() as site:
+        for i in range(10):
+            site.add(f"/r{i}", status=307, headers={"Location": f"/r{i + 1}"})
+        site.add("/r10", "end")
+        site.add("/r3-end", status=308, headers={"Location": "/r10"})
+        with pytest.raises(FetchError, match=r"too many redirects \(more than 5\)"):
+            fetch(site.url("/r0"))
+        assert len(site.requests) == 6
+        assert fetch(site.url("/r5")).content == b"end"  # exactly five hops
+        with pytest.raises(FetchError, match="too many redirects"):
+            fetch(site.url("/r0"), settings(max_redirects=0))
+
+
+def test_redirect_bodies_are_never_read() -> None:
+    # httpx reads a redirect's whole body (decompressed, uncapped) before following it
+    with serve_site() as site:
+        site.add(
+            "/hop",
+            gzip_bomb(256 * MB),
+            status=302,
+            headers={"Location": "/end", "Content-Encoding": "gzip"},
+        )
+        site.add("/end", "arrived")
+        tracemalloc.start()
+        try:
+            response = fetch(site.url("/hop"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert response.content == b"arrived" and response.url == site.url("/end")
+        assert peak < 8 * MB
+
+
+def test_redirect_to_another_scheme_is_refused() -> None:
+    with serve_site() as site:
+        site.add("/x", status=302, headers={"Location": "file:///etc/passwd"})
+        with pytest.raises(FetchError, match="redirect to an unsupported URL"):
+            fetch(site.url("/x"))
+
+
+def test_every_hop_is_checked() -> None:
+    seen: list[str] = []
+
+    async def check(url: str) -> None:
+        seen.append(url)
+        if url.endswith("/forbidden"):
+            raise FetchError("not this one", url=url)
+
+    with serve_site() as site:
+        site.add("/a", status=302, headers={"Location": "/b"})
+        site.add("/b", status=302, headers={"Location": "/forbidden"})
+        with pytest.raises(FetchError, match="not this one"):
+            fetch(site.url("/a"), check_hop=check)
+        assert seen == [site.url(p) for p in ("/a", "/b", "/forbidden")]
+        assert [r.path for r in site.requests] == ["/a", "/b"]
+
+
+# manners
+
+
+def test_user_agent_names_the_project() -> None:
+    with serve_site() as site:
+        site.add("/", "ok")
+        fetch(site.url("/"))
+        agent = site.requests[0].header("user-agent") or ""
+    assert agent.startswith("newsmon/") and PROJECT_URL in agent
+
+
+def test_per_host_concurrency_and_delay() -> None:
+    async def burst(site: Site, fetch_settings: FetchSettings, n: int) -> None:
+        async with Fetcher(fetch_settings) as fetcher:
+            await asyncio.gather(*(fetcher.fetch(site.url(f"/p{i}")) for i in range(n)))
+
+    with serve_site() as site:
+        for i in range(6):
+            site.add(f"/p{i}", "ok", delay=0.3)
+        started = time.monotonic()
+        asyncio.run(burst(site, settings(per_host_concurrency=2), 6))
+        elapsed = time.monotonic() - started
+        arrivals = sorted(r.at for r in site.requests)
+        # two at a time: the third request arrives only when one of the first two is done
+        assert arrivals[2] - arrivals[0] >= 0.25 and elapsed >= 0.85
+
+        site.clear_log()
+        for i in range(4):
+            site.add(f"/p{i}", "ok")
+        asyncio.run(burst(site, settings(per_host_concurrency=4, per_host_delay=0.2), 4))
+        arrivals = sorted(r.at for r in site.requests)
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+        assert min(gaps) >= 0.15, gaps
+
+
+def test_retry_after_holds_the_host_for_the_pass() -> None:
+    async def scenario(site: Site) -> tuple[HTTPStatusError, HTTPStatusError]:
+        async with Fetcher(settings(max_host_wait=1.0)) as fetcher:
+            with pytest.raises(HTTPStatusError) as first:
+                await fetcher.fetch(site.url("/busy"))
+            with pytest.raises(HTTPStatusError) as second:
+                await fetcher.fetch(site.url("/other"))
+            return first.value, second.value
+
+    with serve_site() as site:
+        site.add("/busy", "slow down", status=429, headers={"Retry-After": "120"})
+        site.add("/other", "ok")
+        first, second = asyncio.run(scenario(site))
+        assert [r.path for r in site.requests] == ["/busy"]  # /other was never asked
+    assert first.status == 429 and first.retry_after == "120"
+    assert "Retry-After: 120" in str(first)
+    assert second.status == 429 and "not requested" in str(second)
+    assert second.retry_after is not None and second.retry_after.endswith("GMT")
+
+
+def test_a_short_retry_after_is_waited_for() -> None:
+    async def scenario(site: Site) -> bytes:
+        async with Fetcher(settings(max_host_wait=5.0)) as fetcher:
+            with pytest.raises(HTTPStatusError):
+                await fetcher.fetch(site.url("/busy"))
+            return (await fetcher.fetch(site.url("/other"))).content
+
+    with serve_site() as site:
+        site.add("/busy", status=503, headers={"Retry-After": "1"})
+        site.add("/other", "ok")
+        assert asyncio.run(scenario(site)) == b"ok"
+        first, second = site.requests
+        assert second.at - first.at >= 0.9
+
+
+NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", NOW + timedelta(seconds=120)),
+        (" 0 ", NOW),
+        ("99999999999999999999999", NOW + timedelta(hours=1)),
+        (format_datetime(NOW + timedelta(minutes=30), usegmt=True), NOW + timedelta(minutes=30)),
+        ("Thu, 19 Nov 2026 09:00:00 GMT", NOW),  # already past
+        ("Fri, 20 Nov 2026 10:00:00 GMT", NOW + timedelta(hours=1)),  # capped
+        ("Thu, 19 Nov 2026 11:10:00 +0100", NOW + timedelta(minutes=10)),
+        ("-5", None),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
+    assert parse_retry_after(value, NOW, cap=3600) == expected
