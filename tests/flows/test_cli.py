@@ -71,6 +71,20 @@ def test_demo_stores_the_seeds_cleanly_and_a_second_run_changes_nothing(tmp_path
         for furniture in FURNITURE:
             assert furniture not in text, (seed.id, furniture)
 
+    # issue 3/4 ground truth: 002 is a copy of 000, three stories, three leader-call alerts
+    with open_warehouse(db, read_only=True) as con:
+        copies = con.execute(
+            "SELECT c.title, r.title FROM articles c JOIN articles r ON r.article_id = c.copy_of"
+        ).fetchall()
+        stories = con.execute(
+            "SELECT count(*), count(*) FILTER (leader_call) FROM stories"
+        ).fetchone()
+        alerts = con.execute("SELECT count(*) FILTER (status = 'sent') FROM alerts").fetchone()
+    seeds = {s.id: s.title for s in load_seeds()}
+    assert copies == [(seeds["002"], seeds["000"])]
+    assert stories == (3, 3) and alerts == (3,)
+    assert first.stdout.count("Leader call:") == 3
+
     second = newsmon("demo", "--db", str(db), "--port", port, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
@@ -79,8 +93,10 @@ def test_demo_stores_the_seeds_cleanly_and_a_second_run_changes_nothing(tmp_path
             "SELECT article_id, copy_of, story_id, text FROM articles ORDER BY 1"
         ).fetchall()
         runs = con.execute("SELECT articles_new FROM runs ORDER BY started_at").fetchall()
+        alerts_again = con.execute("SELECT count(*) FROM alerts").fetchone()
     assert again == snapshot
     assert runs == [(5,), (0,)]
+    assert alerts_again == (3,) and "Leader call:" not in second.stdout
 
 
 @pytest.fixture(scope="module")
