@@ -18,14 +18,17 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.events import emit_event
 from prefect.logging.handlers import APILogHandler
 
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
+from flows.alerts import AlertReport, deliver_alerts
 from flows.config import load_config
 from flows.passes import Progress, Stages, load_batch, run_pass
 from flows.pipeline import FeedSpec, PassSettings, collect_articles, poll_feeds
 from warehouse.connection import default_db_path
 from warehouse.loads import LoadResult
+from warehouse.outbox import PendingAlert
 
 LIBRARY_LOGGERS = ("extractors", "warehouse", "flows")
 
@@ -62,7 +65,46 @@ async def load_batch_task(
     return await load_batch(db_path, articles, errors, run_id)
 
 
-PREFECT_STAGES = Stages(poll=poll_feeds_task, collect=collect_articles_task, load=load_batch_task)
+def announce_leader_call(alert: PendingAlert) -> None:
+    """Emit a Prefect event for a new leader-call story, for Automations to act on."""
+    emit_event(
+        event="newsmon.leader-call.detected",
+        resource={
+            "prefect.resource.id": f"newsmon.story.{alert.story_id}",
+            "prefect.resource.name": alert.headline[:200],
+        },
+        payload={
+            "story_id": alert.story_id,
+            "headline": alert.headline,
+            "first_seen_at": alert.first_seen_at.isoformat() if alert.first_seen_at else None,
+            "outlets": list(alert.outlets),
+            "links": list(alert.links[:10]),
+            "evidence": alert.evidence,
+        },
+    )
+
+
+@task(name="deliver-alerts", **_TASK_OPTIONS)  # type: ignore[call-overload]
+async def deliver_alerts_task(db_path: str, channel_urls: Sequence[str]) -> AlertReport:
+    # no task-level retries: the outbox retries each alert itself, and a retried task could
+    # announce a story twice
+    report = await deliver_alerts(db_path, channel_urls, announce=announce_leader_call)
+    get_run_logger().info(
+        "alerts: %d new leader-call stories, %d sent, %d failed, %d pending",
+        len(report.new_stories),
+        report.sent,
+        report.failed,
+        report.pending,
+    )
+    return report
+
+
+PREFECT_STAGES = Stages(
+    poll=poll_feeds_task,
+    collect=collect_articles_task,
+    load=load_batch_task,
+    alert=deliver_alerts_task,
+)
 
 # set by the CLI when a terminal is attached; flows started by a deployment run without it
 _progress: Progress | None = None
@@ -145,6 +187,12 @@ async def publish_summary(stats: RunStats, db: Path) -> None:
         table=[{"measure": k, "value": str(v)} for k, v in row.items()],
         description=f"newsmon pass {stats.run_id} into {db}",
     )
+    if stats.alert_lines:
+        await acreate_table_artifact(
+            key="newsmon-run-alerts",
+            table=stats.alert_lines,
+            description=f"alerts of newsmon pass {stats.run_id}",
+        )
     print(
         f"pass {stats.status}: {stats.feeds_polled} feeds ({stats.feeds_failed} failed), "
         f"{stats.items_new} new items, {stats.articles_new} new articles "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -97,3 +98,20 @@ def test_a_pass_is_one_flow_run_with_batch_tasks(tmp_path: Path) -> None:
     # library logs (feed parsing in flows.pipeline) reach the flow run's logs
     assert any("items" in message and "feed.xml" in message for message in logs)
     assert artifacts and "articles_new" in artifacts[0]
+    # issue 4: one event per new leader-call story (three in the seeds) for Automations
+    events = asyncio.run(_leader_call_events())
+    assert len(events) == 3
+    assert all(e["payload"]["evidence"] for e in events)
+
+
+async def _leader_call_events() -> list[dict[str, Any]]:
+    body = {"filter": {"event": {"prefix": ["newsmon.leader-call"]}}, "limit": 50}
+    async with httpx.AsyncClient(base_url=str(PREFECT_API_URL.value())) as http:
+        for _ in range(50):  # events reach the API through a background worker
+            response = await http.post("/events/filter", json=body)
+            response.raise_for_status()
+            events: list[dict[str, Any]] = response.json()["events"]
+            if len(events) >= 3:
+                return events
+            await asyncio.sleep(0.2)
+    return events
