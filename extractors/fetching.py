@@ -284,8 +284,8 @@ class Fetcher:
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_last: dict[str, float] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
-        # host -> (monotonic time it may be asked again, the status, that time as a date)
-        self._host_hold: dict[str, tuple[float, int, str]] = {}
+        # host:port -> (monotonic time it may be asked again, the status, that time as a date)
+        self._held: dict[str, tuple[float, int, str]] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -370,7 +370,7 @@ class Fetcher:
             async with self._host_slot(host):
                 if deadline is None:  # from the first hop on; waiting for a slot is not counted
                     deadline = loop.time() + self.settings.timeout
-                await self._honour_hold(host, str(request.url), deadline - loop.time())
+                await self._honour_hold(request.url, deadline - loop.time())
                 async with asyncio.timeout_at(deadline):
                     response = await self._client.send(request, stream=True)
                     try:
@@ -388,21 +388,22 @@ class Fetcher:
             seen.append(str(target))
             request = self._client.build_request("GET", target, headers=_hop_headers(request))
 
-    async def _honour_hold(self, host: str, url: str, budget: float) -> None:
-        hold = self._host_hold.get(host)
+    async def _honour_hold(self, url: httpx.URL, budget: float) -> None:
+        server = _authority(url)
+        hold = self._held.get(server)
         if hold is None:
             return
         until, status, date = hold
         wait = until - time.monotonic()
         if wait <= 0:
-            del self._host_hold[host]
+            del self._held[server]
         elif wait <= min(self.settings.max_host_wait, budget):
             await asyncio.sleep(wait)
         else:
             raise HTTPStatusError(
-                f"not requested: {host} answered HTTP {status} and asked to wait "
+                f"not requested: {server} answered HTTP {status} and asked to wait "
                 f"(Retry-After) until {date}",
-                url=url,
+                url=str(url),
                 status=status,
                 retry_after=date,
             )
@@ -415,7 +416,7 @@ class Fetcher:
         if status >= 400 or status < 200:
             retry_after = response.headers.get("retry-after")
             if status in _RETRY_STATUSES:
-                self._hold(response.url.host, status, retry_after)
+                self._hold(response.url, status, retry_after)
             raise HTTPStatusError(
                 f"HTTP {status} {response.reason_phrase}".strip()
                 + (f" (Retry-After: {retry_after})" if retry_after else ""),
@@ -445,14 +446,21 @@ class Fetcher:
                 body += piece
         return _answer(response, final_url, bytes(body))
 
-    def _hold(self, host: str, status: int, retry_after: str | None) -> None:
+    def _hold(self, url: httpx.URL, status: int, retry_after: str | None) -> None:
         now = datetime.now(UTC)
         until = parse_retry_after(retry_after, now, self.settings.max_retry_after)
         if until is None or until <= now:
             return
         wait = (until - now).total_seconds()
-        LOGGER.info("%s answered %d: not asking it again for %.0f s", host, status, wait)
-        self._host_hold[host] = (time.monotonic() + wait, status, format_datetime(until, True))
+        server = _authority(url)
+        LOGGER.info("%s answered %d: not asking it again for %.0f s", server, status, wait)
+        self._held[server] = (time.monotonic() + wait, status, format_datetime(until, True))
+
+
+def _authority(url: httpx.URL) -> str:
+    """host:port, the server a Retry-After speaks for."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.host}:{port}"
 
 
 def _redirect_target(response: httpx.Response) -> httpx.URL | None:

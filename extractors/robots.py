@@ -13,7 +13,10 @@ What an answer means (RFC 9309 2.3.1):
   not the longest, and knows neither wildcard.
 - 4xx (but 429): "unavailable", everything is allowed.
 - 429, 5xx, or no answer at all (timeout, refused connection, broken body): "unreachable",
-  everything is disallowed for ``UNREACHABLE_TTL``; the pages are left for a later pass.
+  everything is disallowed for ``UNREACHABLE_TTL``. After a 429/5xx (a server that is up and
+  asks for patience) the denial is ``temporary``: the pipeline leaves the pages for a later
+  pass. Without any answer the page itself could not be fetched either; the pipeline keeps
+  the feed's summary, as for any page that cannot be had.
 
 Answers are kept in memory for the pass (at most ``RULES_TTL``, RFC 9309 2.4's 24 hours).
 """
@@ -46,8 +49,8 @@ _SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 class RobotsDenied(FetchError):
     """robots.txt does not let us fetch ``url``.
 
-    ``temporary`` is true when the robots.txt could not be read (429, 5xx, no answer): the
-    page is not refused for good, only not fetched now.
+    ``temporary`` is true when the server answered robots.txt with 429 or 5xx: the page is
+    not refused for good, only not fetched now.
     """
 
     def __init__(self, message: str, *, url: str, temporary: bool = False) -> None:
@@ -157,6 +160,7 @@ class _Answer:
     rules: RobotsRules | None  # None: unreachable, nothing may be fetched
     reason: str
     expires: float
+    temporary: bool = False  # unreachable, but the server answered (429, 5xx)
 
 
 class RobotsCache:
@@ -191,7 +195,7 @@ class RobotsCache:
             raise RobotsDenied(
                 f"robots.txt unreachable ({answer.reason}): {origin} not fetched for now",
                 url=url,
-                temporary=True,
+                temporary=answer.temporary,
             )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if not answer.rules.allows(path):
@@ -214,7 +218,7 @@ class RobotsCache:
                 LOGGER.info("%s: HTTP %d, every page allowed", url, exc.status)
                 return _Answer(RobotsRules(), f"HTTP {exc.status}", now + RULES_TTL)
             LOGGER.warning("%s: %s; not fetching from %s for now", url, exc, origin)
-            return _Answer(None, str(exc), now + UNREACHABLE_TTL)
+            return _Answer(None, str(exc), now + UNREACHABLE_TTL, temporary=True)
         except FetchError as exc:
             LOGGER.warning("%s: %s; not fetching from %s for now", url, exc, origin)
             return _Answer(None, str(exc), now + UNREACHABLE_TTL)

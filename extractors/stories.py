@@ -246,10 +246,9 @@ def story_features(title: str, text: str) -> StoryFeatures:
     """Entities and keywords of an article (the most frequent ``FEATURE_TERMS`` of each kind);
     the headline's count twice."""
     body_entities = entities(text)
-    heading_entities = (
-        Counter({e: n for e, n in entities(f"{text}\n{title}").items() if e in body_entities})
-        - body_entities
-    )
+    # the headline's own entities that the body names too (one pass over the short title,
+    # not a second pass over the whole text)
+    heading_entities = Counter({e: n for e, n in entities(title).items() if e in body_entities})
     found_entities = body_entities + heading_entities + heading_entities
     found_keywords = keywords(text) + keywords(title) + keywords(title)
     return StoryFeatures(
