@@ -37,7 +37,7 @@ from flows.pipeline import (
     pass_resources,
     poll_feeds,
 )
-from warehouse.connection import open_warehouse
+from warehouse.connection import DEFAULT_LOCK_TIMEOUT, lock_patience, open_warehouse
 from warehouse.loads import (
     LoadResult,
     finish_run,
@@ -145,6 +145,31 @@ def _poll_histories(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str
     return {str(r[0]): PollHistory(str(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows}
 
 
+def _repoll_unfinished(db_path: str, polls: Sequence[FeedPoll], todo: Sequence[FeedItem]) -> None:
+    """Make feeds whose items were left for a later pass (Retry-After, robots.txt answering
+    5xx) due again with a full GET: a 304 or a skipped poll would never offer them again."""
+    if not todo:
+        return
+    with open_warehouse(db_path) as con:
+        wanted = {canonicalize_url(i.url) for i in todo}
+        left = wanted - known_urls(con, wanted)
+        feeds = sorted(
+            {
+                p.feed_url
+                for p in polls
+                if p.feed and any(canonicalize_url(i.url) in left for i in p.feed.items)
+            }
+        )
+        if not feeds:
+            return
+        LOGGER.info("%d items left for a later pass, from %d feeds", len(left), len(feeds))
+        con.execute(
+            "UPDATE feeds SET etag = NULL, last_modified = NULL, items_digest = NULL,"
+            " next_poll_at = NULL WHERE feed_url IN (SELECT unnest(?))",
+            [feeds],
+        )
+
+
 def _unknown_items(db_path: str, items: Sequence[FeedItem]) -> list[FeedItem]:
     with open_warehouse(db_path) as con:
         known = known_urls(con, (canonicalize_url(i.url) for i in items))
@@ -161,14 +186,19 @@ async def run_pass(
     progress: Progress | None = None,
     window: int = 3,
     lock_wait: float = 0.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> RunStats:
     """Run one pass over the config's feeds into the warehouse at ``db_path``.
 
     The pass holds the warehouse's writer lock throughout: a second pass started meanwhile
     waits ``lock_wait`` seconds, then gives up with ``PassInProgress`` (nothing written). After
     the pass, the analysts' snapshot is refreshed.
+
+    Every time the pass opens the file, another process holding it open (a reader of the live
+    file) is waited for up to ``lock_timeout`` seconds; then the pass fails with a one-line
+    ``WarehouseError`` naming the lock (issue 5).
     """
-    with writer_lock(db_path, wait=lock_wait):
+    with writer_lock(db_path, wait=lock_wait), lock_patience(lock_timeout):
         stats = await _run_pass(
             config,
             db_path,
@@ -226,6 +256,7 @@ async def _run_pass(
             stats.items_new = len(todo)
             LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
             await _collect_and_load(db, todo, settings, stages, stats, progress, window)
+            await asyncio.to_thread(_repoll_unfinished, db, polls, todo)
             report = await stages.alert(db, [a.url for a in config.alerts])
             stats.alerts_sent = report.sent
             stats.errors += report.failed

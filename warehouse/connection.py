@@ -4,6 +4,9 @@ DuckDB lets one process write a file, and a process that has it open (even read-
 a writer from another process. ``open_warehouse`` retries with backoff while the file is
 locked, and reports a lock that outlasts ``lock_timeout`` as one readable ``WarehouseError``.
 Hold a write connection only for the step that writes.
+
+A caller that opens many connections (a pass) sets the patience for all of them at once with
+``lock_patience``; a connection opened without ``lock_timeout`` inherits it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -23,6 +27,12 @@ from warehouse.schema import migrate
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_DB = "newsmon.duckdb"
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+# how long a connect waits for another process's lock when it is not told (issue 5): a pass
+# opens the file at every step, some of them inside Prefect tasks with fixed signatures, so
+# run_pass sets its patience here once, as flows.passes hands over the [matching] settings
+_LOCK_TIMEOUT: ContextVar[float] = ContextVar("newsmon_lock_timeout", default=DEFAULT_LOCK_TIMEOUT)
 
 
 def default_db_path() -> Path:
@@ -35,11 +45,27 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
     return "Could not set lock" in message or "Conflicting lock" in message
 
 
+@contextlib.contextmanager
+def lock_patience(seconds: float) -> Iterator[None]:
+    """Within the block, connections opened without ``lock_timeout`` wait up to ``seconds``."""
+    token = _LOCK_TIMEOUT.set(seconds)
+    try:
+        yield
+    finally:
+        _LOCK_TIMEOUT.reset(token)
+
+
 def connect(
-    path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0
+    path: str | Path, *, read_only: bool = False, lock_timeout: float | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (migrated to the latest schema unless read-only)."""
+    """Open the warehouse (migrated to the latest schema unless read-only).
+
+    A lock held by another process is retried for ``lock_timeout`` seconds (default: the
+    ``lock_patience`` in force, else 30 s), then reported as a ``WarehouseError``.
+    """
     path = Path(path)
+    if lock_timeout is None:
+        lock_timeout = _LOCK_TIMEOUT.get()
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run a pass first (newsmon run / demo)")
     if not read_only and path.parent and not path.parent.exists():
@@ -76,7 +102,7 @@ def connect(
 
 @contextlib.contextmanager
 def open_warehouse(
-    path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0
+    path: str | Path, *, read_only: bool = False, lock_timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the connection."""
     con = connect(path, read_only=read_only, lock_timeout=lock_timeout)

@@ -4,6 +4,7 @@ against loopback sites (issue 7)."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import time
 from typing import Any
 
@@ -192,9 +193,27 @@ def test_a_5xx_or_429_robots_txt_disallows_for_a_while(status: int) -> None:
 
 
 def test_an_unreachable_robots_txt_disallows() -> None:
+    # no answer at all: disallowed, not "later" (the page could not be had either)
+    async def go(url: str) -> RobotsDenied:
+        async with Fetcher(robots_settings(timeout=0.5)) as fetcher:
+            with pytest.raises(RobotsDenied) as caught:
+                await RobotsCache(fetcher).check(url)
+            return caught.value
+
     with serve_site() as site:
         site.add("/robots.txt", "User-agent: *\nAllow: /\n", delay=3)  # past the deadline
-        assert check_all([site.url("/a")], robots_settings(timeout=0.5)) == ["later"]
+        error = asyncio.run(go(site.url("/a")))
+    assert not error.temporary
+    assert str(error) == (
+        "robots.txt unreachable (timed out: no complete answer within 0.5 s): "
+        f"{site.base_url} not fetched for now"
+    )
+
+
+def test_denials_pickle() -> None:
+    error = RobotsDenied("robots.txt unreachable", url="http://e.com/a", temporary=True)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.url, copy.temporary) == (str(error), error.url, True)
 
 
 def test_the_reason_is_readable() -> None:

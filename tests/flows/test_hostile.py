@@ -584,7 +584,7 @@ def mutated_feed(draw: st.DrawFn) -> tuple[bytes, str | None]:
 
 @pytest.mark.skipif(not corpus_files(), reason=f"shared corpus not found at {CORPUS}")
 @settings(
-    max_examples=300,
+    max_examples=800,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
