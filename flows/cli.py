@@ -159,9 +159,11 @@ def serve(config_path: Path | None, db_path: Path | None) -> None:
 def sql(db_path: Path | None, output_format: str, live: bool, query: str) -> None:
     """Run a read-only QUERY against the warehouse and print the result."""
     from warehouse.queries import query as run_query
+    from warehouse.search import load_fts
 
     db = db_path or default_db_path()
     with open_warehouse(db if live else _readable(db), read_only=True) as con:
+        load_fts(con)  # issue 6: fts_main_articles.match_bm25 works in queries, offline
         try:
             names, rows = run_query(con, query)
         except duckdb.Error as exc:
@@ -279,3 +281,56 @@ def _config_file(config_path: Path | None) -> Path:
     if not env:
         raise ConfigError("no config given: pass --config PATH or set NEWSMON_CONFIG")
     return Path(env)
+
+
+@main.command()
+@DB_OPTION
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--live", is_flag=True, help="Search the warehouse file instead of its snapshot.")
+@click.argument("query")
+@_one_line_errors
+def search(db_path: Path | None, limit: int, output_format: str, live: bool, query: str) -> None:
+    """Full-text search of article titles and text, best matches (BM25) first."""
+    from warehouse.search import SearchHit
+    from warehouse.search import search as search_articles
+
+    db = db_path or default_db_path()
+    with open_warehouse(db if live else _readable(db), read_only=True) as con:
+        hits = search_articles(con, query, limit)
+    if output_format == "table":
+        # what fits a terminal; csv and json carry every field (title, article_id, url)
+        names = ["score", "headline", "source", "date", "story_id"]
+        table_rows = [(round(h.score, 3), h.headline, h.source, h.date, h.story_id) for h in hits]
+        print_rows(names, table_rows, output_format)
+    else:
+        print_rows(SearchHit._fields, hits, output_format)
+
+
+@main.command()
+@DB_OPTION
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the Parquet files into (created if missing).",
+)
+@click.option("--live", is_flag=True, help="Export the warehouse file instead of its snapshot.")
+@_one_line_errors
+def export(db_path: Path | None, target: Path, live: bool) -> None:
+    """Write the public tables as Parquet files (articles partitioned by month)."""
+    from warehouse.export import export_tables
+
+    db = db_path or default_db_path()
+    with open_warehouse(db if live else _readable(db), read_only=True) as con:
+        exported = export_tables(con, target)
+    print_rows(
+        ["table", "rows", "path"], [(t.table, t.rows, str(t.path)) for t in exported], "table"
+    )

@@ -49,6 +49,7 @@ from warehouse.loads import (
 from warehouse.locks import writer_lock
 from warehouse.matching import MatchSettings
 from warehouse.queries import feed_states, known_urls
+from warehouse.search import rebuild_search_index
 from warehouse.snapshot import refresh_snapshot
 
 LOGGER = logging.getLogger(__name__)
@@ -208,11 +209,13 @@ async def run_pass(
             progress=progress,
             window=window,
         )
-        try:
-            await asyncio.to_thread(refresh_snapshot, db_path)
-        except WarehouseError as exc:
-            # the pass itself is stored; a stale snapshot is worth a warning, not a failure
-            LOGGER.warning("%s", exc)
+        # issue 6: the search index first, so the snapshot carries it
+        for step in (rebuild_search_index, refresh_snapshot):
+            try:
+                await asyncio.to_thread(step, db_path)
+            except WarehouseError as exc:
+                # the pass itself is stored; a stale index or snapshot is worth a warning
+                LOGGER.warning("%s", exc)
     return stats
 
 

@@ -164,6 +164,67 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE feeds ADD COLUMN items_digest VARCHAR;
         """,
     ),
+    # issue 6: analysts' views over the public tables (docs/warehouse.md). Views bind at query
+    # time, so a later migration that adds columns to articles or stories does not break them.
+    Migration(
+        4,
+        "analyst views",
+        """
+        CREATE VIEW us_russia_articles AS
+        SELECT
+            article_id, url, canonical_url, feed_url, source, title, author, published_at,
+            fetched_at, coalesce(published_at, fetched_at) AS seen_at, language, text,
+            text_source, note, relevance, relevance_terms, copy_of, story_id,
+            leader_call_evidence
+        FROM articles
+        WHERE us_russia;
+
+        CREATE VIEW story_articles AS
+        SELECT
+            s.story_id, s.headline, s.leader_call,
+            row_number() OVER (
+                PARTITION BY s.story_id
+                ORDER BY coalesce(a.published_at, a.fetched_at), a.article_id
+            ) AS position,
+            a.article_id, a.source, a.title, a.url, a.published_at, a.fetched_at,
+            coalesce(a.published_at, a.fetched_at) AS seen_at, a.us_russia, a.relevance,
+            a.copy_of IS NOT NULL AS is_copy, a.copy_of,
+            root.source AS copy_of_source, root.title AS copy_of_title
+        FROM stories AS s
+        JOIN articles AS a ON a.story_id = s.story_id
+        LEFT JOIN articles AS root ON root.article_id = a.copy_of;
+
+        CREATE VIEW leader_calls AS
+        WITH outlets AS (
+            SELECT
+                story_id,
+                list(DISTINCT source ORDER BY source) FILTER (source IS NOT NULL) AS outlets,
+                list(url ORDER BY coalesce(published_at, fetched_at), article_id) AS urls,
+                count(*) FILTER (copy_of IS NOT NULL) AS n_copies
+            FROM articles
+            GROUP BY story_id
+        ),
+        sent AS (
+            SELECT story_id, min(sent_at) AS alerted_at,
+                   list(DISTINCT channel ORDER BY channel) AS alerted_channels
+            FROM alerts
+            WHERE status = 'sent'
+            GROUP BY story_id
+        )
+        SELECT
+            s.story_id, s.headline, s.first_seen_at, s.last_seen_at, s.n_articles, s.n_sources,
+            o.n_copies, o.outlets, o.urls,
+            s.leader_call_evidence AS evidence,
+            s.leader_call_article AS evidence_article_id,
+            e.source AS evidence_source, e.url AS evidence_url,
+            sent.alerted_at, sent.alerted_channels
+        FROM stories AS s
+        LEFT JOIN outlets AS o ON o.story_id = s.story_id
+        LEFT JOIN articles AS e ON e.article_id = s.leader_call_article
+        LEFT JOIN sent ON sent.story_id = s.story_id
+        WHERE s.leader_call;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -69,8 +69,8 @@ def test_one_alert_per_leader_call_story_and_none_for_a_reprint(tmp_path: Path) 
             "SELECT count(*) FILTER (leader_call), count(*) FROM stories"
         ).fetchone()
         reprint_row = con.execute(
-            "SELECT a.copy_of IS NOT NULL, s.n_articles FROM articles a JOIN stories s USING (story_id)"
-            " WHERE a.source = 'Evening Courier'"
+            "SELECT a.copy_of IS NOT NULL, s.n_articles"
+            " FROM articles a JOIN stories s USING (story_id) WHERE a.source = 'Evening Courier'"
         ).fetchone()
         alerts = con.execute(
             "SELECT count(*), count(*) FILTER (status = 'sent') FROM alerts"

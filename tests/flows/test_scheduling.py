@@ -91,11 +91,11 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def stop(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
-    """Stop ``proc`` and every process it started (its process group): TERM, then KILL."""
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Stop ``proc`` and every process it started (its process group): ``sig``, then KILL."""
     pgid = proc.pid  # each child is started with start_new_session=True
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, sig)
     deadline = time.monotonic() + timeout
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout)
@@ -112,7 +112,7 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
 
 @contextlib.contextmanager
 def started(
-    args: list[str], *, log: Path | None = None, **kwargs: Any
+    args: list[str], *, log: Path | None = None, stop_signal: int = signal.SIGTERM, **kwargs: Any
 ) -> Iterator[subprocess.Popen[str]]:
     """Start ``args`` in a new process group (output to ``log`` if given); always stop it."""
     if log is not None:
@@ -130,7 +130,7 @@ def started(
     try:
         yield proc
     finally:
-        stop(proc)
+        stop(proc, stop_signal)
 
 
 def tail(path: Path, chars: int = 4000) -> str:
@@ -187,6 +187,7 @@ def monitor_runs(client: httpx.Client, api: str) -> list[dict[str, Any]]:
 
 
 def test_served_deployment_runs_the_monitor_on_its_schedule(tmp_path: Path) -> None:
+    deadline = time.monotonic() + 240
     home = tmp_path / "prefect"
     home.mkdir()
     db = tmp_path / "served.duckdb"
@@ -210,15 +211,19 @@ def test_served_deployment_runs_the_monitor_on_its_schedule(tmp_path: Path) -> N
         command = [sys.executable, "-c", "from flows.cli import main; main()", "serve"]
         command += ["--config", str(config), "--db", str(db)]
         completed: list[dict[str, Any]] = []
+        # stopped as a user stops it, with Ctrl-C (SIGINT): the runner pauses the deployment
         with (
-            started(command, log=serve_log, env=env, cwd=tmp_path) as serving,
+            started(
+                command, log=serve_log, stop_signal=signal.SIGINT, env=env, cwd=tmp_path
+            ) as serving,
             httpx.Client(timeout=10) as client,
         ):
-            deadline = time.monotonic() + 240
             while len(completed) < 2:
                 assert serving.poll() is None, f"newsmon serve exited:\n{tail(serve_log)}"
                 runs = monitor_runs(client, api)
-                broken = [r for r in runs if r["state_type"] in ("FAILED", "CRASHED")]
+                # a cancelled run would mean the concurrency limit held a slot after a pass
+                bad = ("FAILED", "CRASHED", "CANCELLED")
+                broken = [r for r in runs if r["state_type"] in bad]
                 assert not broken, (
                     f"{broken[0]['name']}: {broken[0]['state']['message']}\n{tail(serve_log)}"
                 )
@@ -227,9 +232,16 @@ def test_served_deployment_runs_the_monitor_on_its_schedule(tmp_path: Path) -> N
                     f"runs: {[(r['name'], r['state_type']) for r in runs]}\n{tail(serve_log)}"
                 )
                 time.sleep(2)
+            deployments = client.post(f"{api}/deployments/filter", json={"limit": 5, "offset": 0})
+            deployments.raise_for_status()
         stored = rows(db, "SELECT title, canonical_url FROM articles")
         passes = rows(db, "SELECT run_id, status FROM runs")
 
+    [deployment] = deployments.json()
+    assert deployment["name"] == "newsmon-monitor"
+    assert [s["schedule"]["interval"] for s in deployment["schedules"]] == [60.0]
+    assert deployment["global_concurrency_limit"]["limit"] == 1
+    assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     titles = sorted(title for title, _ in stored)
     assert titles == sorted(seed.title for seed in load_seeds())
     assert len({url for _, url in stored}) == 5
