@@ -214,8 +214,8 @@ async def _collect_one(
     except FetchError as exc:
         errors.append(PassError("page", item.url, str(exc), fetched_at))
         if _later(exc):
-            # the site asked us to wait, or its robots.txt could not be read: not stored
-            # now, so the item stays unknown and a later pass fetches the page
+            # the site asked us to wait (Retry-After), or answered robots.txt with 429/5xx:
+            # not stored now, so the item stays unknown and a later pass fetches the page
             LOGGER.warning("page %s: %s; left for a later pass", item.url, exc)
             return None
         note = f"fetch: {exc}"
@@ -282,8 +282,8 @@ async def collect_articles(
     items: Sequence[FeedItem], settings: PassSettings
 ) -> tuple[list[Article], list[PassError]]:
     """Fetch and extract a batch of pages; every item yields an article (page or summary),
-    except pages left for a later pass (Retry-After, robots.txt unreachable), which yield an
-    error only."""
+    except pages left for a later pass (Retry-After, robots.txt answering 429/5xx), which
+    yield an error only."""
     errors: list[PassError] = []
     async with _resources(settings) as res:
         articles = await asyncio.gather(*(_collect_one(res, i, settings, errors) for i in items))

@@ -14,6 +14,7 @@ a pass that stored nothing new skips the rebuild.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from datetime import date
@@ -45,9 +46,12 @@ class SearchHit(NamedTuple):
 
 def fts_extension_path() -> Path:
     """The ``fts`` extension file shipped for the installed duckdb version."""
-    import duckdb_extension_fts
-
-    package = Path(duckdb_extension_fts.__file__).resolve().parent
+    spec = importlib.util.find_spec("duckdb_extension_fts")
+    if spec is None or not spec.submodule_search_locations:
+        raise WarehouseError(
+            "the duckdb-extension-fts package is not installed: full-text search needs it"
+        )
+    package = Path(next(iter(spec.submodule_search_locations)))
     return package / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
 
 

@@ -81,21 +81,20 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
             return 111  # ECONNREFUSED
         return real_connect_ex(self, address)
 
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    def getaddrinfo(
+        host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
         if host is None:
-            return real_getaddrinfo(host, port, *args, **kwargs)
+            return real_getaddrinfo(host, port, family, type, proto, flags)
         name = (host.decode() if isinstance(host, bytes) else str(host)).lower().rstrip(".")
         guard.names.append(name)
         # /etc/hosts' answers, given here so that no lookup can fall through to dns
         if name == "localhost":
-            return real_getaddrinfo("127.0.0.1", port, *args, **kwargs)
-        if name.endswith(".localhost"):  # rfc 6761: any loopback address; here, the canary's
-            return real_getaddrinfo("127.0.0.2", port, *args, **kwargs)
-        flags = kwargs.pop("flags", 0) | socket.AI_NUMERICHOST
-        if len(args) >= 4:  # family, type, proto, flags given positionally
-            args = (*args[:3], args[3] | socket.AI_NUMERICHOST)
-            return real_getaddrinfo(host, port, *args, **kwargs)
-        return real_getaddrinfo(host, port, *args, flags=flags, **kwargs)
+            host = "127.0.0.1"
+        elif name.endswith(".localhost"):  # rfc 6761: any loopback address; here the canary's
+            host = "127.0.0.2"
+        # anything else must be numeric ("127.2" and "2130706434" are): no dns query, ever
+        return real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

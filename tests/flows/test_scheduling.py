@@ -38,8 +38,6 @@ from flows.passes import run_pass
 from tests.support.sites import Site, serve_site
 from warehouse.connection import open_warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # one pass in its own process: parse the config (JSON in argv[1]) and import everything first,
 # say "ready", then start when told on stdin, so that two of them can start together
 PASS_SCRIPT = """
@@ -316,14 +314,15 @@ def test_two_passes_at_once_one_is_skipped_and_nothing_is_stored_twice(tmp_path:
             outputs = []
             for proc in passes:
                 out, _ = proc.communicate(timeout=120)
-                outputs.append((proc.returncode, out.strip()))
+                outputs.append((proc.returncode, out.strip(), proc.pid))
         runs_then = rows(db, "SELECT status, articles_new FROM runs")
         third = run(parse_config(data), db)
 
-    assert sorted(code for code, _ in outputs) == [0, 3], outputs
-    (_, finished), (_, skipped) = sorted(outputs)
+    assert sorted(code for code, _, _ in outputs) == [0, 3], outputs
+    (_, finished, winner), (_, skipped, _) = sorted(outputs)
     assert finished == "completed: 4 new articles"
-    assert skipped.startswith(f"PassInProgress: another pass is writing to {db}")
+    # the skipped pass names the one that holds the lock
+    assert skipped.startswith(f"PassInProgress: another pass is writing to {db} (pid {winner})")
     assert skipped.endswith("this one was skipped") and "\n" not in skipped
     # the skipped pass left no trace: one run, each article once, no errors recorded
     assert runs_then == [("completed", 4)]

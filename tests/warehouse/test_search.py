@@ -198,3 +198,20 @@ def test_load_fts_needs_no_network() -> None:
     finally:
         con.close()
     assert rows == [("a",)]
+
+
+def test_sql_errors_stay_one_line_with_fts_loaded(demo_db: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(
+        main,
+        [
+            "sql",
+            "--db",
+            str(demo_db),
+            "SELECT fts_main_articles.match_bm25(nope, 'x') FROM articles",
+        ],
+    )
+    assert bad.exit_code == 1
+    assert bad.output.startswith("Error: query failed:") and bad.output.count("\n") == 1
+    write = runner.invoke(main, ["sql", "--db", str(demo_db), "PRAGMA drop_fts_index('articles')"])
+    assert write.exit_code == 1 and write.output.count("\n") == 1
