@@ -63,6 +63,9 @@ class ExtractionPool:
         self._pool: ProcessPoolExecutor | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
+        # at most one page per worker in the executor: the time limit then runs from when a
+        # worker starts on the page, not from when it was queued behind a slow one
+        self._slots = asyncio.Semaphore(self.workers)
         self.replaced = 0
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -111,8 +114,9 @@ class ExtractionPool:
                 raise RuntimeError("ExtractionPool used outside its context")
             generation = self._generation
             try:
-                future = loop.run_in_executor(self._pool, _extract_job, html, url)
-                return await asyncio.wait_for(future, self.time_limit)
+                async with self._slots:
+                    future = loop.run_in_executor(self._pool, _extract_job, html, url)
+                    return await asyncio.wait_for(future, self.time_limit)
             except TimeoutError:
                 await self._replace(generation, f"{url} ran past {self.time_limit:g} s")
                 return ExtractionError(

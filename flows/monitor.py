@@ -167,6 +167,7 @@ def summary_row(stats: RunStats) -> dict[str, object]:
         "feeds_polled": stats.feeds_polled,
         "feeds_failed": stats.feeds_failed,
         "feeds_not_modified": stats.feeds_not_modified,
+        "feeds_skipped": stats.feeds_skipped,
         "items_seen": stats.items_seen,
         "items_new": stats.items_new,
         "pages_fetched": stats.pages_fetched,
