@@ -11,6 +11,7 @@ Every error the project raises on purpose derives from ``NewsmonError``::
     ├── FeedError(url)              bytes that are not a usable feed
     ├── ExtractionError(url)        a page that yielded no article text
     └── WarehouseError              the DuckDB file cannot be opened, locked or migrated
+        └── WarehouseLocked         another process held the file past our patience
 
 Per-item failures are not raised through a pass: the pipeline turns them into recorded outcomes
 (``feeds.last_error``, ``runs.errors``). Only ``ConfigError`` and ``WarehouseError`` stop a command.
@@ -93,3 +94,7 @@ class ExtractionError(NewsmonError):
 
 class WarehouseError(NewsmonError):
     """The warehouse cannot be opened, locked, migrated or written."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process (a writer, or a reader holding the file open) kept the file locked."""

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import duckdb
 
-from extractors.errors import WarehouseError
+from extractors.errors import WarehouseError, WarehouseLocked
 from extractors.schedule import PollHistory, is_due, plan_next_poll
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
 from extractors.urls import canonicalize_url
@@ -51,6 +51,7 @@ from warehouse.matching import MatchSettings
 from warehouse.queries import feed_states, known_urls
 from warehouse.search import rebuild_search_index
 from warehouse.snapshot import refresh_snapshot
+from warehouse.staging import read_batch, stage_batch, staged_batches
 
 LOGGER = logging.getLogger(__name__)
 
@@ -90,11 +91,36 @@ def write_batch(
     run_id: str,
     matching: MatchSettings | None = None,
 ) -> LoadResult:
-    """Store one batch and its errors, holding the write connection for this step only."""
-    with open_warehouse(db_path) as con:
-        result = load_articles(con, articles, run_id=run_id, matching=matching or _MATCHING.get())
-        record_errors(con, run_id, errors)
+    """Store one batch and its errors, holding the write connection for this step only.
+
+    If the file stays locked (a reader holding it open), the batch is staged next to the
+    database and loaded at the start of the next pass: fetched work is never thrown away.
+    """
+    try:
+        with open_warehouse(db_path) as con:
+            result = load_articles(
+                con, articles, run_id=run_id, matching=matching or _MATCHING.get()
+            )
+            record_errors(con, run_id, errors)
+    except WarehouseLocked as exc:
+        LOGGER.warning("%s", exc)
+        stage_batch(db_path, articles, errors, run_id)
+        return LoadResult((), 0, 0, 0, staged=len(articles))
     return result
+
+
+def load_staged(db_path: str, matching: MatchSettings | None) -> int:
+    """Load the batches earlier passes staged, oldest first; return how many articles."""
+    loaded = 0
+    for path in staged_batches(db_path):
+        run_id, articles, errors = read_batch(path)
+        with open_warehouse(db_path) as con:
+            result = load_articles(con, articles, run_id=run_id, matching=matching)
+            record_errors(con, run_id, errors)
+        path.unlink()
+        loaded += len(result.new_ids)
+        LOGGER.info("loaded %d staged articles from %s", len(result.new_ids), path.name)
+    return loaded
 
 
 async def load_batch(
@@ -246,6 +272,8 @@ async def _run_pass(
         LOGGER.info("%d feeds not due yet, skipped", stats.feeds_skipped)
     matching = _MATCHING.set(config.matching.settings())
     try:
+        # work an earlier pass fetched but could not load goes in first (issue 5)
+        stats.articles_new += await asyncio.to_thread(load_staged, db, config.matching.settings())
         async with pass_resources(settings):
             progress.feeds_polled(0, len(due))
             polls = await stages.poll(due, states, settings)
@@ -259,11 +287,20 @@ async def _run_pass(
             stats.items_new = len(todo)
             LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
             await _collect_and_load(db, todo, settings, stages, stats, progress, window)
-            await asyncio.to_thread(_repoll_unfinished, db, polls, todo)
-            report = await stages.alert(db, [a.url for a in config.alerts])
-            stats.alerts_sent = report.sent
-            stats.errors += report.failed
-            stats.alert_lines = report.lines
+            try:
+                await asyncio.to_thread(_repoll_unfinished, db, polls, todo)
+            except WarehouseLocked as exc:
+                LOGGER.warning("feeds with pages left for later not rescheduled: %s", exc)
+            try:
+                report = await stages.alert(db, [a.url for a in config.alerts])
+            except WarehouseLocked as exc:
+                # the outbox is derived from stories: what is not sent now is sent next pass
+                LOGGER.warning("alerts postponed to the next pass: %s", exc)
+                stats.errors += 1
+            else:
+                stats.alerts_sent = report.sent
+                stats.errors += report.failed
+                stats.alert_lines = report.lines
         stats.status = "completed"
     except BaseException:
         stats.status = "failed"
@@ -271,8 +308,11 @@ async def _run_pass(
     finally:
         _MATCHING.reset(matching)
         stats.finished_at = datetime.now(UTC)
-        with open_warehouse(db) as con:
-            finish_run(con, stats)
+        try:
+            with open_warehouse(db) as con:
+                finish_run(con, stats)
+        except WarehouseLocked as exc:
+            LOGGER.warning("run %s not recorded as finished: %s", run_id, exc)
     return stats
 
 
@@ -318,6 +358,8 @@ async def _collect_and_load(
         stats.articles_new += len(result.new_ids)
         stats.copies += result.copies
         stats.stories_new += result.stories_new
+        if result.staged:
+            stats.errors += 1
         new = set(result.new_ids)
         stats.articles_us_russia += sum(
             1 for a in articles if a.article_id in new and a.relevance.us_russia

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from extractors.errors import WarehouseError
+from extractors.errors import WarehouseError, WarehouseLocked
 from warehouse.schema import migrate
 
 LOGGER = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def connect(
                 delay = min(delay * 2, 1.0)
                 continue
             if _is_lock_error(exc):
-                raise WarehouseError(
+                raise WarehouseLocked(
                     f"warehouse {path} is locked by another process "
                     f"(waited {lock_timeout:g} s): {_first_line(exc)}"
                 ) from exc

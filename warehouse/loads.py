@@ -58,6 +58,8 @@ class LoadResult:
     already_stored: int
     copies: int
     stories_new: int = 0
+    # articles written to the staging folder because the warehouse stayed locked (issue 5)
+    staged: int = 0
 
 
 @dataclass(frozen=True)
