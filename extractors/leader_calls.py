@@ -84,7 +84,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from extractors.errors import ConfigError
+from extractors.lexicons import merged_terms
 
 US_LEADERS = ("Donald Trump", "Joe Biden", "Barack Obama", "George W. Bush")
 RUSSIA_LEADERS = ("Vladimir Putin", "Dmitry Medvedev")
@@ -143,7 +143,7 @@ class Leaders:
     ) -> Leaders:
         """A copy with lists replaced (``us=``) or extended (``extra_us=``), for a config table.
 
-        Raises ``ConfigError`` (keyed ``leader_calls.<name>``) for a blank name or a bare string.
+        Raises ``ConfigError`` (keyed ``leaders.<name>``) for a blank name or a bare string.
         """
         changes: dict[str, Any] = {}
         for name, replacement, extra in (
@@ -153,9 +153,9 @@ class Leaders:
         ):
             if replacement is None and extra is None:
                 continue
-            base = getattr(self, name) if replacement is None else ()
-            names = [*base, *_checked(replacement or (), name), *_checked(extra or (), name)]
-            changes[name] = tuple(dict.fromkeys(names))
+            changes[name] = merged_terms(
+                getattr(self, name), replacement, extra, key=f"leaders.{name}"
+            )
         return replace(self, **changes) if changes else self
 
     @cached_property
@@ -601,17 +601,6 @@ def _compile(leaders: Leaders) -> _Compiled:
         others=re.compile(rf"(?<!\w)(?:{other_alternatives or '(?!)'})(?!\w)"),
         our_names=frozenset(ours),
     )
-
-
-def _checked(names: Iterable[str], key: str) -> list[str]:
-    if isinstance(names, str):
-        raise ConfigError("must be a list of names, not a string", key=f"leader_calls.{key}")
-    checked = []
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"not a usable name: {name!r}", key=f"leader_calls.{key}")
-        checked.append(" ".join(name.split()))
-    return checked
 
 
 _DEFAULT = Leaders(us=US_LEADERS, russia=RUSSIA_LEADERS)

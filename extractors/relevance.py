@@ -60,6 +60,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from extractors.errors import ConfigError
+from extractors.lexicons import merged_terms
 from extractors.types import Relevance
 
 HEADLINE_WEIGHT = 3.0
@@ -203,9 +204,9 @@ class Lexicon:
         for name, (replacement, extra) in given.items():
             if replacement is None and extra is None:
                 continue
-            base = getattr(self, name) if replacement is None else ()
-            terms = [*base, *_checked(replacement or (), name), *_checked(extra or (), name)]
-            changes[name] = tuple(dict.fromkeys(terms))
+            changes[name] = merged_terms(
+                getattr(self, name), replacement, extra, key=f"relevance.{name}"
+            )
         if threshold is not None:
             usable = isinstance(threshold, int | float) and not isinstance(threshold, bool)
             if not usable or not 0.0 <= threshold <= 1.0:
@@ -377,17 +378,6 @@ def _pattern(tokens: list[str]) -> str:
         else:
             parts.append("(?i:" + re.escape(token).replace("'", "['’]") + ")")
     return _SEPARATOR.join(parts)
-
-
-def _checked(terms: Iterable[str], name: str) -> list[str]:
-    if isinstance(terms, str):
-        raise ConfigError("must be a list of terms, not a string", key=f"relevance.{name}")
-    checked = []
-    for term in terms:
-        if not isinstance(term, str) or not term.strip():
-            raise ConfigError(f"not a usable term: {term!r}", key=f"relevance.{name}")
-        checked.append(term.strip())
-    return checked
 
 
 _DEFAULT = Lexicon(us=US_ACTORS, russia=RUSSIA_ACTORS)

@@ -352,9 +352,9 @@ def test_overrides_take_a_config_table() -> None:
 @pytest.mark.parametrize(
     "overrides, key",
     [
-        ({"extra_us": [" "]}, "leader_calls.us"),
-        ({"russia": "Putin"}, "leader_calls.russia"),
-        ({"extra_others": [3]}, "leader_calls.others"),
+        ({"extra_us": [" "]}, "leaders.us"),
+        ({"russia": "Putin"}, "leaders.russia"),
+        ({"extra_others": [3]}, "leaders.others"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides: dict[str, Any], key: str) -> None:

@@ -1,0 +1,31 @@
+"""Term lists a config may replace or extend: shared by the relevance and leader-call rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from extractors.errors import ConfigError
+
+
+def checked_terms(terms: Iterable[str], *, key: str) -> list[str]:
+    """The terms, white space folded; ``ConfigError`` naming ``key`` for a blank or a string."""
+    if isinstance(terms, str):
+        raise ConfigError("must be a list of terms, not a string", key=key)
+    checked = []
+    for term in terms:
+        if not isinstance(term, str) or not term.strip():
+            raise ConfigError(f"not a usable term: {term!r}", key=key)
+        checked.append(" ".join(term.split()))
+    return checked
+
+
+def merged_terms(
+    base: Iterable[str],
+    replacement: Iterable[str] | None,
+    extra: Iterable[str] | None,
+    *,
+    key: str,
+) -> tuple[str, ...]:
+    """``replacement`` (if given) instead of ``base``, then ``extra``; each term once, in order."""
+    start = list(base) if replacement is None else checked_terms(replacement, key=key)
+    return tuple(dict.fromkeys([*start, *checked_terms(extra or (), key=key)]))
