@@ -70,7 +70,8 @@ def print_demo_report(console: Console, db: Path, stats: RunStats) -> None:
     sent, failed = alerts or (0, 0)
     console.print(
         f"This pass: {stats.feeds_polled} feed polled"
-        f"{' (not modified)' if stats.feeds_not_modified else ''}, "
+        f"{' (not modified)' if stats.feeds_not_modified else ''}"
+        f"{f', {stats.feeds_skipped} not due yet' if stats.feeds_skipped else ''}, "
         f"{stats.items_new} new items, {stats.articles_new} articles stored, "
         f"{stats.alerts_sent} alerts sent, {stats.errors} errors."
     )
