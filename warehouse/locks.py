@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from extractors.errors import WarehouseError
 
@@ -39,8 +40,7 @@ def writer_lock(db_path: str | Path, *, wait: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
+                    holder = _holder(handle)
                     raise PassInProgress(
                         f"another pass is writing to {db_path} ({holder}); this one was skipped"
                     ) from None
@@ -57,3 +57,18 @@ def writer_lock(db_path: str | Path, *, wait: float = 0.0) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+def _holder(handle: IO[str]) -> str:
+    """Who holds the lock, as its holder wrote it (``pid N``).
+
+    The holder writes its pid just after taking the lock: a pass that loses the race by a
+    hair can find the file still empty, so it looks again for a moment before giving up.
+    """
+    for _ in range(25):
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder:
+            return holder
+        time.sleep(0.02)
+    return "another process"
