@@ -104,8 +104,13 @@ def demo(db_path: Path | None, port: int | None) -> None:
 @main.command()
 @CONFIG_OPTION
 @DB_OPTION
+@click.option(
+    "--all-feeds",
+    is_flag=True,
+    help="Poll every feed now, not only those whose polling interval is up.",
+)
 @_one_line_errors
-def run(config_path: Path | None, db_path: Path | None) -> None:
+def run(config_path: Path | None, db_path: Path | None, all_feeds: bool) -> None:
     """Run one monitoring pass over the config's feeds as a Prefect flow run."""
     from flows.config import load_config
     from flows.progress import TerminalProgress
@@ -120,7 +125,11 @@ def run(config_path: Path | None, db_path: Path | None) -> None:
     with TerminalProgress() as progress:
         monitor_module.set_progress(progress)
         try:
-            asyncio.run(monitor_module.monitor(config_path=str(config_file), db_path=str(db)))
+            asyncio.run(
+                monitor_module.monitor(
+                    config_path=str(config_file), db_path=str(db), poll_all=all_feeds
+                )
+            )
         finally:
             monitor_module.set_progress(None)
 

@@ -116,8 +116,13 @@ def set_progress(progress: Progress | None) -> None:
 
 
 @flow(name="newsmon-monitor", log_prints=True, persist_result=False)
-async def monitor(config_path: str | None = None, db_path: str | None = None) -> dict[str, object]:
-    """One monitoring pass over the feeds of the config at ``config_path``."""
+async def monitor(
+    config_path: str | None = None, db_path: str | None = None, poll_all: bool = False
+) -> dict[str, object]:
+    """One monitoring pass over the feeds of the config at ``config_path``.
+
+    Scheduled runs poll the feeds that are due; ``poll_all`` polls every feed now.
+    """
     config = load_config(config_path)
     db = db_path or str(default_db_path())
     flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
@@ -129,6 +134,7 @@ async def monitor(config_path: str | None = None, db_path: str | None = None) ->
             flow_run_id=flow_run_id,
             stages=PREFECT_STAGES,
             progress=_progress,
+            poll_all=poll_all,
         )
     await publish_summary(stats, Path(db))
     return summary_row(stats)

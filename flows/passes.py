@@ -214,8 +214,12 @@ async def run_pass(
     window: int = 3,
     lock_wait: float = 0.0,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    poll_all: bool = False,
 ) -> RunStats:
     """Run one pass over the config's feeds into the warehouse at ``db_path``.
+
+    Feeds are polled when due (their adaptive interval is up); ``poll_all`` polls every feed
+    whatever its interval, still honouring a server's ``Retry-After``.
 
     The pass holds the warehouse's writer lock throughout: a second pass started meanwhile
     waits ``lock_wait`` seconds, then gives up with ``PassInProgress`` (nothing written). After
@@ -234,6 +238,7 @@ async def run_pass(
             stages=stages,
             progress=progress,
             window=window,
+            poll_all=poll_all,
         )
         # issue 6: the search index first, so the snapshot carries it
         for step in (rebuild_search_index, refresh_snapshot):
@@ -254,6 +259,7 @@ async def _run_pass(
     stages: Stages | None,
     progress: Progress | None,
     window: int,
+    poll_all: bool = False,
 ) -> RunStats:
     stages = stages or Stages()
     progress = progress or NoProgress()
@@ -266,7 +272,9 @@ async def _run_pass(
         states = feed_states(con, (f.url for f in feeds))
         histories = _poll_histories(con, [f.url for f in feeds])
     # issue 7: a feed is polled when its adaptive interval and any Retry-After are up
-    due = [f for f in feeds if is_due(histories.get(f.url), stats.started_at)]
+    due = [
+        f for f in feeds if is_due(histories.get(f.url), stats.started_at, ignore_interval=poll_all)
+    ]
     stats.feeds_skipped = len(feeds) - len(due)
     if stats.feeds_skipped:
         LOGGER.info("%d feeds not due yet, skipped", stats.feeds_skipped)

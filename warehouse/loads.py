@@ -333,6 +333,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
     con.execute(
         """
         UPDATE runs SET finished_at = ?, status = ?, feeds_polled = ?, feeds_failed = ?,
+            feeds_skipped = ?,
             items_seen = ?, pages_fetched = ?, articles_new = ?, copies = ?, stories_new = ?,
             alerts_sent = ?, errors = ?
         WHERE run_id = ?
@@ -342,6 +343,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
             stats.status,
             stats.feeds_polled,
             stats.feeds_failed,
+            stats.feeds_skipped,
             stats.items_seen,
             stats.pages_fetched,
             stats.articles_new,

@@ -225,6 +225,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         WHERE s.leader_call;
         """,
     ),
+    Migration(
+        5,
+        "runs count skipped feeds",
+        """
+        ALTER TABLE runs ADD COLUMN feeds_skipped INTEGER;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

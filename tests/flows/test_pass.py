@@ -221,3 +221,24 @@ def test_atom_and_json_feeds(tmp_path: Path) -> None:
     assert stats.articles_new == 2
     published = dict(rows(db, "SELECT title, strftime(published_at, '%H:%M') FROM articles"))
     assert published == {"Atom story": "10:00", "JSON story": "10:00"}
+
+
+def test_a_feed_not_due_is_skipped_unless_every_feed_is_asked_for(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        feed = rss(site, [("/a", "Lavrov in Geneva")]).replace(
+            "<channel>", "<channel><ttl>60</ttl>"
+        )
+        site.add("/feed.xml", feed, content_type="application/rss+xml")
+        site.add("/a", page("Lavrov in Geneva"))
+        config = config_for(("feed", site.url("/feed.xml")))
+        run(config, db)
+        skipped = run(config, db)
+        forced = asyncio.run(run_pass(config, db, run_id=str(uuid.uuid4()), poll_all=True))
+        polls = len(site.requests_for("/feed.xml"))
+
+    assert (skipped.feeds_skipped, skipped.feeds_polled) == (1, 0)
+    assert (forced.feeds_skipped, forced.feeds_polled) == (0, 1)
+    assert polls == 2
+    assert rows(db, "SELECT feeds_skipped FROM runs ORDER BY started_at") == [(0,), (1,), (0,)]
+    assert rows(db, "SELECT count(*) FROM articles") == [(1,)]
