@@ -52,9 +52,16 @@ async def _flow_run_details(flow_run_id: str) -> tuple[str, list[str], list[str]
             sort=TaskRunSort.EXPECTED_START_TIME_ASC,
             limit=200,
         )
-        logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=200, offset=0
-        )
+        # logs reach the API through a background worker in batches: wait for the library's
+        for _ in range(50):
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
+                limit=200,
+                offset=0,
+            )
+            if any(entry.name.startswith("flows.") for entry in logs):
+                break
+            await asyncio.sleep(0.2)
     # the pinned server rejects the client's null defaults in read_artifacts: ask the REST API
     body = {
         "artifacts": {
