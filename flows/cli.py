@@ -7,6 +7,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -76,15 +77,14 @@ def demo(db_path: Path | None, port: int | None) -> None:
 
     db = db_path or default_db_path()
     console = Console()
-    try:
-        site = serve_seeds(DEFAULT_PORT if port is None else port)
-        feed_url = site.__enter__()
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot serve the demo site on 127.0.0.1:{port or DEFAULT_PORT} ({exc.strerror}); "
-            "pass --port with a free port"
-        ) from None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            feed_url = stack.enter_context(serve_seeds(DEFAULT_PORT if port is None else port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve the demo site on 127.0.0.1:{port or DEFAULT_PORT} "
+                f"({exc.strerror}); pass --port with a free port"
+            ) from None
         config = parse_config(
             {
                 "feeds": [{"name": "newsmon demo wire", "url": feed_url}],
@@ -94,8 +94,6 @@ def demo(db_path: Path | None, port: int | None) -> None:
         )
         with TerminalProgress() as progress:
             stats = asyncio.run(run_pass(config, db, run_id=str(uuid.uuid4()), progress=progress))
-    finally:
-        site.__exit__(None, None, None)
     from flows.report import print_demo_report
 
     print_demo_report(console, db, stats)

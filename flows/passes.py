@@ -97,15 +97,23 @@ def write_batch(
     database and loaded at the start of the next pass: fetched work is never thrown away.
     """
     try:
-        with open_warehouse(db_path) as con:
-            result = load_articles(
-                con, articles, run_id=run_id, matching=matching or _MATCHING.get()
-            )
-            record_errors(con, run_id, errors)
+        return _store(db_path, articles, errors, run_id, matching or _MATCHING.get())
     except WarehouseLocked as exc:
         LOGGER.warning("%s", exc)
         stage_batch(db_path, articles, errors, run_id)
         return LoadResult((), 0, 0, 0, staged=len(articles))
+
+
+def _store(
+    db_path: str,
+    articles: Sequence[Article],
+    errors: Sequence[PassError],
+    run_id: str,
+    matching: MatchSettings | None,
+) -> LoadResult:
+    with open_warehouse(db_path) as con:
+        result = load_articles(con, articles, run_id=run_id, matching=matching)
+        record_errors(con, run_id, errors)
     return result
 
 
@@ -114,9 +122,7 @@ def load_staged(db_path: str, matching: MatchSettings | None) -> int:
     loaded = 0
     for path in staged_batches(db_path):
         run_id, articles, errors = read_batch(path)
-        with open_warehouse(db_path) as con:
-            result = load_articles(con, articles, run_id=run_id, matching=matching)
-            record_errors(con, run_id, errors)
+        result = _store(db_path, articles, errors, run_id, matching)
         path.unlink()
         loaded += len(result.new_ids)
         LOGGER.info("loaded %d staged articles from %s", len(result.new_ids), path.name)
