@@ -2,6 +2,8 @@
 
 trafilatura reports failure as ``None`` plus a log line; here that becomes an explicit
 ``ExtractionError`` with a reason, so the pipeline can record why it kept the feed's summary.
+The page is parsed once; its metadata is what it declares (``extractors.page_meta``), read
+before trafilatura extracts the text from its own copy of the tree.
 This module is what runs inside the extraction worker processes (``extractors.workers``).
 """
 
@@ -9,23 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 
 import trafilatura
+from trafilatura.utils import load_html
 
 from extractors.errors import ExtractionError
+from extractors.page_meta import page_metadata
 from extractors.text import clean_whitespace
 from extractors.types import ExtractedPage
 from extractors.urls import host_of, resolve_canonical
 
 LOGGER = logging.getLogger(__name__)
 
-# htmldate returns the time of day too when the page states it
-_DATE_PARAMS = {
-    "extensive_search": True,
-    "original_date": True,
-    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
-}
 _HTML_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z]{2,3})", re.IGNORECASE)
 MIN_TEXT_CHARS = 80
 
@@ -34,14 +31,18 @@ def extract_page(html: bytes | str, url: str) -> ExtractedPage:
     """Extract the article in ``html`` (fetched from ``url``); raise ``ExtractionError`` if none."""
     if not html or not (html.strip() if isinstance(html, str) else html.strip()):
         raise ExtractionError("empty page", url=url)
+    tree = load_html(html)
+    if tree is None:
+        raise ExtractionError("the page is not readable HTML", url=url)
     try:
+        meta = page_metadata(tree)
+        # trafilatura works on its own copy of the tree; its metadata pass is left off
         doc = trafilatura.bare_extraction(
-            html,
+            tree,
             url=url,
-            with_metadata=True,
+            with_metadata=False,
             include_comments=False,
             include_tables=True,
-            date_extraction_params=_DATE_PARAMS,
         )
     except (ValueError, TypeError, AttributeError, RecursionError, LookupError) as exc:
         raise ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}", url=url) from exc
@@ -52,31 +53,13 @@ def extract_page(html: bytes | str, url: str) -> ExtractedPage:
         raise ExtractionError(f"page yielded too little text ({len(text)} characters)", url=url)
     return ExtractedPage(
         text=text,
-        title=_clean(doc.title),
-        author=_clean(doc.author),
-        published_at=_parse_date(doc.date),
-        site_name=_clean(doc.sitename),
-        language=_clean(doc.language) or _html_lang(html),
-        canonical_url=_same_site_canonical(url, doc.url),
+        title=meta.title,
+        author=meta.author,
+        published_at=meta.published_at,
+        site_name=meta.site_name,
+        language=meta.language or _html_lang(html),
+        canonical_url=_same_site_canonical(url, meta.canonical_url),
     )
-
-
-def _clean(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        # htmldate gives a bare date when the page states no zone: read it as UTC midnight
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _html_lang(html: bytes | str) -> str | None:
