@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -47,8 +48,9 @@ from warehouse.loads import (
     start_run,
 )
 from warehouse.locks import writer_lock
+from warehouse.match_index import prune_postings
 from warehouse.matching import MatchSettings
-from warehouse.queries import feed_states, known_urls
+from warehouse.queries import feed_states, known_urls, listed
 from warehouse.search import rebuild_search_index
 from warehouse.snapshot import refresh_snapshot
 from warehouse.staging import read_batch, stage_batch, staged_batches
@@ -150,6 +152,15 @@ class Stages:
     alert: AlertStage = deliver_alerts
 
 
+def prune_match_index(db_path: str | Path, matching: MatchSettings) -> None:
+    """Drop the copy and story index postings that fell out of the matching window."""
+    cutoff = datetime.now(UTC) - timedelta(days=matching.window_days)
+    with open_warehouse(db_path) as con:
+        copies, stories = prune_postings(con, cutoff)
+    if copies or stories:
+        LOGGER.info("match index: %d copy and %d story postings left the window", copies, stories)
+
+
 def pass_settings(config: Config) -> PassSettings:
     return PassSettings(
         fetch=config.fetch.settings(),
@@ -170,11 +181,12 @@ def _record_polls(db_path: str, polls: Sequence[FeedPoll], stats: RunStats) -> N
 
 def _poll_histories(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, PollHistory]:
     """What the ``feeds`` table remembers of each feed's polling (issue 7)."""
-    rows = con.execute(
-        "SELECT feed_url, poll_interval_seconds, next_poll_at, retry_after_until, items_digest,"
-        " consecutive_errors FROM feeds WHERE feed_url IN (SELECT unnest(?))",
-        [urls],
-    ).fetchall()
+    with listed(con, "wanted_feeds", urls):
+        rows = con.execute(
+            "SELECT feed_url, poll_interval_seconds, next_poll_at, retry_after_until,"
+            " items_digest, consecutive_errors FROM feeds"
+            " WHERE feed_url IN (SELECT value FROM wanted_feeds)"
+        ).fetchall()
     return {str(r[0]): PollHistory(str(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows}
 
 
@@ -246,12 +258,16 @@ async def run_pass(
             window=window,
             poll_all=poll_all,
         )
-        # issue 6: the search index first, so the snapshot carries it
-        for step in (rebuild_search_index, refresh_snapshot):
+        # issue 3: the match index keeps the window only; issue 6: the search index before the
+        # snapshot, so the snapshot carries it
+        matching = config.matching.settings()
+        upkeep = (partial(prune_match_index, matching=matching), rebuild_search_index)
+        for step in (*upkeep, refresh_snapshot):
             try:
                 await asyncio.to_thread(step, db_path)
             except WarehouseError as exc:
-                # the pass itself is stored; a stale index or snapshot is worth a warning
+                # the pass itself is stored; upkeep left undone is done by the next pass, and a
+                # stale index or snapshot is worth a warning
                 LOGGER.warning("%s", exc)
     return stats
 

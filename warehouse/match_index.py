@@ -181,15 +181,29 @@ def upsert_stories(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...
     )
 
 
-def prune_postings(con: duckdb.DuckDBPyConnection, before: datetime) -> None:
-    """Drop index postings dated before ``before``: no article in the window can match them.
+def prune_postings(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> tuple[int, int]:
+    """Drop the index postings that fell out of the window; return (copy, story) rows dropped.
+
+    A posting goes when both its date (the article's published, else fetched, time; the day of
+    a story key) is before ``cutoff`` and it was stored before ``cutoff``: no article inside the
+    window can match it, and an old article that arrived late (an old feed's backlog) keeps its
+    postings for one window after it was stored, so its own reprints still find it.
 
     DuckDB keeps an ART index in memory once it is touched (about 34 bytes a key, some 90 keys
-    an article), so memory follows the size of the index; pruning bounds it by the window rather
-    than the history. It is maintenance, not part of a load: a load never deletes, so articles
-    that arrive late (an old feed's backlog) still meet everything in their window. Rows arrive
-    roughly in time order, so the zone maps of ``seen_at`` and ``day`` let DuckDB skip the row
-    groups that hold nothing that old.
+    an article), so memory follows the size of the index; pruning at the end of every pass
+    (``flows.passes``) bounds it by the window rather than the history (bench/matching.py).
+    A load never deletes. Rows arrive roughly in time order, so the zone maps of ``seen_at``,
+    ``day`` and ``fetched_at`` let DuckDB skip the row groups that hold nothing that old.
     """
-    con.execute("DELETE FROM copy_keys WHERE seen_at < ?", [before])
-    con.execute("DELETE FROM story_keys WHERE day < ?", [int(before.timestamp() // 86400)])
+    recent = "SELECT {column} FROM articles WHERE fetched_at >= $cutoff AND {column} IS NOT NULL"
+    copies = con.execute(
+        "DELETE FROM copy_keys WHERE seen_at < $cutoff"
+        f" AND article_id NOT IN ({recent.format(column='article_id')})",
+        {"cutoff": cutoff},
+    ).fetchall()
+    stories = con.execute(
+        "DELETE FROM story_keys WHERE day < $day"
+        f" AND story_id NOT IN ({recent.format(column='story_id')})",
+        {"cutoff": cutoff, "day": int(cutoff.timestamp() // 86400)},
+    ).fetchall()
+    return int(copies[0][0]), int(stories[0][0])

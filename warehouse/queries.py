@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from extractors.types import FeedState
+
+
+@contextlib.contextmanager
+def listed(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[str]) -> Iterator[str]:
+    """``values`` as a one-column view ``name`` (column ``value``) for the block's statements.
+
+    For a long list of URLs, not ``IN (SELECT unnest(?))`` with a Python list: duckdb converts
+    such a parameter one element at a time and, without pandas installed, searches for it twice
+    per element (0.4 s for 5,000 URLs; issue 8). An Arrow column goes in at once.
+    """
+    con.register(name, pa.table({"value": pa.array(list(values), pa.string())}))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
 
 
 def feed_states(con: duckdb.DuckDBPyConnection, feed_urls: Iterable[str]) -> dict[str, FeedState]:
@@ -15,21 +32,23 @@ def feed_states(con: duckdb.DuckDBPyConnection, feed_urls: Iterable[str]) -> dic
     urls = list(feed_urls)
     if not urls:
         return {}
-    rows = con.execute(
-        "SELECT feed_url, etag, last_modified FROM feeds WHERE feed_url IN (SELECT unnest(?))",
-        [urls],
-    ).fetchall()
+    with listed(con, "wanted_feeds", urls):
+        rows = con.execute(
+            "SELECT feed_url, etag, last_modified FROM feeds"
+            " WHERE feed_url IN (SELECT value FROM wanted_feeds)"
+        ).fetchall()
     return {str(u): FeedState(str(u), e, m) for u, e, m in rows}
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, urls: Iterable[str]) -> set[str]:
     """Those of ``urls`` (canonical form) that already lead to a stored article."""
-    wanted = list(set(urls))
+    wanted = set(urls)
     if not wanted:
         return set()
-    rows = con.execute(
-        "SELECT url FROM article_urls WHERE url IN (SELECT unnest(?))", [wanted]
-    ).fetchall()
+    with listed(con, "wanted_urls", wanted):
+        rows = con.execute(
+            "SELECT url FROM article_urls WHERE url IN (SELECT value FROM wanted_urls)"
+        ).fetchall()
     return {str(r[0]) for r in rows}
 
 

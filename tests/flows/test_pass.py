@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from extractors.types import RunStats
+from extractors.relevance import score_relevance
+from extractors.text import text_hash
+from extractors.types import Article, RunStats
 from flows.config import Config, parse_config
 from flows.passes import run_pass
 from tests.support.sites import Site, serve_site
 from warehouse.connection import open_warehouse
+from warehouse.loads import load_articles
 
 BODY = (
     "WASHINGTON - U.S. Secretary of State and Russian Foreign Minister Sergei Lavrov met in "
@@ -242,3 +246,37 @@ def test_a_feed_not_due_is_skipped_unless_every_feed_is_asked_for(tmp_path: Path
     assert polls == 2
     assert rows(db, "SELECT feeds_skipped FROM runs ORDER BY started_at") == [(0,), (1,), (0,)]
     assert rows(db, "SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_a_pass_prunes_index_postings_that_left_the_window(tmp_path: Path) -> None:
+    # issue 3: memory follows the match index, so each pass drops what the window no longer holds
+    db = tmp_path / "w.duckdb"
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    text = BODY.replace("Geneva", "Vienna") * 2
+    old = Article(
+        article_id="old",
+        url="https://old.example/a",
+        canonical_url="https://old.example/a",
+        feed_url=None,
+        source="old.example",
+        title="Talks in Vienna",
+        text=text,
+        text_hash=text_hash(text),
+        fetched_at=long_ago,
+        published_at=long_ago,
+        relevance=score_relevance("Talks in Vienna", text),
+    )
+    with open_warehouse(db) as con:
+        load_articles(con, [old], run_id="earlier")
+    assert rows(db, "SELECT count(*) > 0 FROM copy_keys WHERE article_id = 'old'") == [(True,)]
+    with serve_site() as site:
+        site.add(
+            "/feed.xml", rss(site, [("/a", "Lavrov in Geneva")]), content_type="application/rss+xml"
+        )
+        site.add("/a", page("Lavrov in Geneva"))
+        stats = run(config_for(("feed", site.url("/feed.xml"))), db)
+
+    assert stats.articles_new == 1
+    owners = rows(db, "SELECT DISTINCT article_id <> 'old' FROM copy_keys")
+    assert owners == [(True,)]  # the new article's postings stay, the old one's are gone
+    assert rows(db, "SELECT count(*) FROM articles") == [(2,)]  # articles themselves stay

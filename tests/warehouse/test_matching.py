@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,29 @@ def test_pruned_postings_no_longer_match(tmp_path: Path) -> None:
     assert found["old"][0] is None  # 003's keys were pruned
     assert found["kept"] == ("000", "000")
     assert rows(db, "SELECT count(*) FROM copy_keys WHERE article_id = '003'") == [(0,)]
+
+
+def test_an_old_article_stored_recently_keeps_its_postings_for_a_window(tmp_path: Path) -> None:
+    # a feed's backlog: 000 was published in 2017 but stored today; a pruning today must keep
+    # its postings, so a reprint of it arriving tomorrow still finds it
+    now = datetime.now(UTC)
+    backlog = replace(seed_article("000"), fetched_at=now)
+    stale = make("003", seed_text("003"), outlet="Outlet S", when=published("003"))  # stored 2017
+    db = tmp_path / "w.duckdb"
+    with open_warehouse(db) as con:
+        load_articles(con, [backlog, stale], run_id="r1")
+        dropped = prune_postings(con, now - timedelta(days=30))
+        reprints = [
+            replace(make(k, seed_text(n), outlet=f"Outlet {k}", when=published(n)), fetched_at=now)
+            for k, n in (("r000", "000"), ("r003", "003"))
+        ]
+        load_articles(con, reprints, run_id="r2")
+    assert dropped[0] > 0
+    kept = rows(db, "SELECT DISTINCT article_id FROM copy_keys WHERE article_id < 'r'")
+    assert kept == [("000",)]
+    found = matched(db)
+    assert found["r000"][0] == "000"
+    assert found["r003"][0] is None  # 003 was stored long ago and left the window
 
 
 def test_within_a_batch_the_earliest_published_version_is_the_root(tmp_path: Path) -> None:
