@@ -1,23 +1,28 @@
-"""Matching cost against the size of the index: 10,000 and then 100,000 articles stored.
+"""Matching cost and memory against the size of the archive: 10,000 and 100,000 stored.
 
-The warehouse is built fast: synthetic articles are bulk-inserted (Arrow) together with their
-index rows, as the matcher would have written them: 16 MinHash band keys and 48 anchor keys
-each (3% of anchors from a pool of common shingles, capped at ``max_postings``), stories of
-about three articles with their profiles, entity-day keys and sources, and document counts.
-Terms and entities come from the vocabulary of the real corpus, Zipf-weighted, so the lookups of
-a real article hit populated rows. Everything is dated inside the 30-day window. The real corpus
-articles (aeb-dev and the seeds) are then loaded through ``load_articles``.
+A monitor stores articles at a steady rate, so a bigger archive is a longer history, not a
+busier window. Per size, a fresh warehouse is built fast: synthetic articles stored at
+``--per-day`` articles a day up to a fixed ``NOW`` (default 10,000 in 29 days: the 10,000
+archive is all inside the 30-day window, the 100,000 one spans 290 days), bulk-inserted (Arrow)
+together with their index rows, as the matcher would have written them: 16 MinHash band keys
+and 48 anchor keys each (3% of anchors from a pool of common shingles, capped at
+``max_postings``), stories of about three articles with their profiles, entity-day keys and
+sources, and document counts. Terms and entities come from the vocabulary of the real corpus,
+Zipf-weighted, so the lookups of a real article hit populated rows. The real corpus articles
+(aeb-dev and the seeds) are then loaded through ``load_articles``, dated in the last 20 days.
 
-Each size is measured in a fresh subprocess, so its peak RSS is the matcher's, not the
-builder's: new articles, one at a time, are matched against the warehouse: a reprint and a
-write-through (``flows.variants.update``) of stored corpus articles (candidates found and
-verified) and a fresh synthetic article (no copy candidate). ``match`` is ``Matcher.match`` plus
-``flush`` in a transaction rolled back afterwards (the matcher's own cost); ``load`` is
-``load_articles`` end to end (committed). Medians exclude the first, cold, match.
+Each warehouse is measured twice, each time in a fresh subprocess (so its peak RSS is the
+matcher's, not the builder's): as built, every posting indexed, and after
+``prune_postings(NOW - 30 days)``, as every pass leaves the index (``flows.passes``). New
+articles, one at a time, are matched against it: a reprint and a write-through
+(``flows.variants.update``) of stored corpus articles (candidates found and verified) and a
+fresh synthetic article (no copy candidate). ``match`` is ``Matcher.match`` plus ``flush`` in a
+transaction rolled back afterwards (the matcher's own cost); ``load`` is ``load_articles`` end
+to end (committed). Medians exclude the first, cold, match.
 
 Prints a table and writes bench/results/matching.json. Usage:
 
-    uv run python bench/matching.py [--sizes 10000 100000] [--repeat 15]
+    uv run python bench/matching.py [--sizes 10000 100000] [--repeat 15] [--per-day N]
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ from flows.demo import load_seeds  # noqa: E402
 from flows.evaluation import DEFAULT_CORPUS  # noqa: E402
 from warehouse.connection import open_warehouse  # noqa: E402
 from warehouse.loads import ARTICLE_SCHEMA, load_articles  # noqa: E402
-from warehouse.matching import Matcher  # noqa: E402
+from warehouse.match_index import prune_postings  # noqa: E402
+from warehouse.matching import Matcher, MatchSettings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "matching.json"
 NOW = datetime(2019, 11, 20, 12, 0, tzinfo=UTC)
@@ -125,12 +131,13 @@ def _insert(con: Any, table: str, data: pa.Table) -> None:
 
 
 def add_synthetic(
-    con: Any, start: int, count: int, vocab: Vocabulary, counts: Counter[int]
+    con: Any, start: int, count: int, vocab: Vocabulary, counts: Counter[int], span_days: float
 ) -> None:
-    """Bulk-insert ``count`` synthetic articles (ids from ``start``) and their index rows."""
+    """Bulk-insert ``count`` synthetic articles (ids from ``start``), stored over the
+    ``span_days`` before ``NOW``, and their index rows."""
     rng = np.random.default_rng(start)
     ids = [f"syn{i:012d}" for i in range(start, start + count)]
-    seconds = rng.uniform(0, 29 * 86400, count)
+    seconds = rng.uniform(0, span_days * 86400, count)
     when = [NOW - timedelta(seconds=float(s)) for s in seconds]
     story = [ids[i - i % 3] for i in range(count)]  # stories of three consecutive articles
     outlets = [f"Outlet {int(o)}" for o in rng.integers(0, 400, count)]
@@ -314,75 +321,103 @@ def measure(db: str, repeat: int, size: int) -> dict[str, Any]:
     return result
 
 
-def build_and_measure(sizes: list[int], repeat: int) -> dict[str, Any]:
+def _measure_in_subprocess(db: str, repeat: int, size: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", db, "--repeat", str(repeat), "--sizes", str(size)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def build_and_measure(sizes: list[int], repeat: int, per_day: float) -> dict[str, Any]:
+    """Per size, a fresh warehouse stored at ``per_day`` articles a day up to ``NOW``; measured
+    as built (every posting still indexed), then after the pruning a pass ends with."""
     texts = corpus_texts()
     vocab = Vocabulary(texts)
-    counts: Counter[int] = Counter()
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as folder:
-        db = str(Path(folder) / "bench.duckdb")
-        with open_warehouse(db) as con:
-            real = [
-                make_article(k, f"Outlet {k[:4]}", t, x, NOW - timedelta(days=1 + i % 20))
-                for i, (k, t, x) in enumerate(texts)
-            ]
-            load_articles(con, real, run_id="bench")
-        stored = 0
-        for size in sizes:
+    cutoff = NOW - timedelta(days=MatchSettings().window_days)
+    for size in sizes:
+        counts: Counter[int] = Counter()
+        span = size / per_day
+        with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as folder:
+            db = str(Path(folder) / "bench.duckdb")
             started = time.perf_counter()
             with open_warehouse(db) as con:
-                for start in range(stored, size, 20_000):
-                    add_synthetic(con, start, min(20_000, size - start), vocab, counts)
-            stored = size
+                real = [
+                    make_article(k, f"Outlet {k[:4]}", t, x, NOW - timedelta(days=1 + i % 20))
+                    for i, (k, t, x) in enumerate(texts)
+                ]
+                load_articles(con, real, run_id="bench")
+                for start in range(0, size, 20_000):
+                    add_synthetic(con, start, min(20_000, size - start), vocab, counts, span)
             build = time.perf_counter() - started
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--measure",
-                    db,
-                    "--repeat",
-                    str(repeat),
-                    "--sizes",
-                    str(size),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            results[str(size)] = json.loads(out.stdout) | {
+            unpruned = _measure_in_subprocess(db, repeat, size)
+            started = time.perf_counter()
+            with open_warehouse(db) as con:
+                dropped = prune_postings(con, cutoff)
+                con.execute("CHECKPOINT")
+            prune_s = time.perf_counter() - started
+            with open_warehouse(db, read_only=True) as con:
+                postings = con.execute("SELECT count(*) FROM copy_keys").fetchall()[0][0]
+            pruned = _measure_in_subprocess(db, repeat, size)
+            results[str(size)] = {
+                "history_days": span,
                 "build_s": build,
                 "db_mb": Path(db).stat().st_size / 2**20,
+                "unpruned": unpruned,
+                "pruned": pruned,
+                "prune_s": prune_s,
+                "postings_dropped": {"copy": dropped[0], "story": dropped[1]},
+                "copy_postings_kept": int(postings),
             }
     return results
 
 
 def report(results: dict[str, Any], sizes: list[int]) -> None:
-    names = [n for n in results[str(sizes[0])] if n.startswith(("match", "load"))]
-    header = f"{'measure':<16}" + "".join(f"{s:>14,}" for s in sizes) + f"{'ratio':>9}"
-    print(header)
-    for name in names:
-        cells = [results[str(s)][name]["median_ms"] for s in sizes]
-        line = f"{name:<16}" + "".join(f"{c:>12.1f}ms" for c in cells)
-        print(line + f"{cells[-1] / cells[0]:>9.2f}")
+    for state in ("pruned", "unpruned"):
+        first = results[str(sizes[0])][state]
+        names = [n for n in first if n.startswith(("match", "load"))]
+        print(f"-- index {state} " + ("(as a pass leaves it)" if state == "pruned" else ""))
+        header = f"{'measure':<18}" + "".join(f"{s:>14,}" for s in sizes) + f"{'ratio':>9}"
+        print(header)
+        for name in names:
+            cells = [results[str(s)][state][name]["median_ms"] for s in sizes]
+            line = f"{name:<18}" + "".join(f"{c:>12.1f}ms" for c in cells)
+            print(line + f"{cells[-1] / cells[0]:>9.2f}")
+        cells = [results[str(s)][state]["peak_rss_mb"] for s in sizes]
+        print(
+            f"{'peak RSS (MB)':<18}"
+            + "".join(f"{c:>14.1f}" for c in cells)
+            + f"{cells[-1] / cells[0]:>9.2f}"
+        )
     for label, key in (
-        ("peak RSS (MB)", "peak_rss_mb"),
+        ("history (days)", "history_days"),
+        ("postings kept", "copy_postings_kept"),
         ("db size (MB)", "db_mb"),
         ("build (s)", "build_s"),
+        ("prune (s)", "prune_s"),
     ):
-        print(f"{label:<16}" + "".join(f"{results[str(s)][key]:>14.1f}" for s in sizes))
+        print(f"{label:<18}" + "".join(f"{results[str(s)][key]:>14,.1f}" for s in sizes))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--per-day",
+        type=float,
+        default=10_000 / 29,
+        help="articles stored a day (default: 10,000 fill 29 days, inside the 30-day window)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(args.measure, args.repeat, args.sizes[0])))
         return 0
-    results = build_and_measure(sorted(args.sizes), args.repeat)
+    results = build_and_measure(sorted(args.sizes), args.repeat, args.per_day)
     report(results, sorted(args.sizes))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -391,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": platform.platform(),
                 "python": platform.python_version(),
                 "repeat": args.repeat,
+                "per_day": args.per_day,
                 "results": results,
             },
             indent=2,

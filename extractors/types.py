@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # extractors.features builds on these types
+    from extractors.features import MatchFeatures, TextAnalysis
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class ExtractedPage:
     site_name: str | None = None
     language: str | None = None
     canonical_url: str | None = None
+    # computed in the extraction worker for the title the pass will store (extractors.features)
+    analysis: TextAnalysis | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,8 @@ class Article:
     extra_urls: tuple[str, ...] = field(default_factory=tuple)
     # the sentence reporting a US–Russia leaders' call, when the article reports one (issue 4)
     leader_call_evidence: str | None = None
+    # copy fingerprint and story features, computed with the text (extractors.features)
+    features: MatchFeatures | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

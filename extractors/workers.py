@@ -15,8 +15,11 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 
 from extractors.errors import ExtractionError
+from extractors.leader_calls import Leaders
+from extractors.relevance import Lexicon
 from extractors.types import ExtractedPage
 
 LOGGER = logging.getLogger(__name__)
@@ -24,12 +27,30 @@ LOGGER = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-def _extract_job(html: bytes, url: str) -> ExtractedPage | ExtractionError:
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """Analyse the extracted text in the worker too (``extractors.features``): the feed item's
+    title (the page's own when ``None``) and the settings to score it with."""
+
+    title: str | None
+    lexicon: Lexicon | None = None
+    leaders: Leaders | None = None
+
+
+def _extract_job(
+    html: bytes, url: str, request: AnalysisRequest | None = None
+) -> ExtractedPage | ExtractionError:
     # runs in the worker: errors travel back as values, so no traceback crosses the pipe
     from extractors.articles import extract_page
+    from extractors.features import analyze_text
 
     try:
-        return extract_page(html, url)
+        page = extract_page(html, url)
+        if request is None:
+            return page
+        title = request.title or page.title or ""
+        analysis = analyze_text(title, page.text, request.lexicon, request.leaders)
+        return replace(page, analysis=analysis)
     except ExtractionError as exc:
         return exc
     except MemoryError:
@@ -72,7 +93,7 @@ class ExtractionPool:
         context = multiprocessing.get_context("forkserver")
         # workers import trafilatura (and the main script, which multiprocessing re-imports in
         # every child) once in the fork server, not once per worker
-        context.set_forkserver_preload(["__main__", "extractors.articles"])
+        context.set_forkserver_preload(["__main__", "extractors.articles", "extractors.features"])
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
@@ -106,8 +127,11 @@ class ExtractionPool:
             self._generation += 1
             self.replaced += 1
 
-    async def extract(self, html: bytes, url: str) -> ExtractedPage | ExtractionError:
-        """Extract one page; the outcome is a value, never an exception."""
+    async def extract(
+        self, html: bytes, url: str, analysis: AnalysisRequest | None = None
+    ) -> ExtractedPage | ExtractionError:
+        """Extract one page (and analyse its text when asked); the outcome is a value, never
+        an exception."""
         loop = asyncio.get_running_loop()
         for _attempt in range(MAX_ATTEMPTS):
             if self._pool is None:
@@ -115,7 +139,7 @@ class ExtractionPool:
             generation = self._generation
             try:
                 async with self._slots:
-                    future = loop.run_in_executor(self._pool, _extract_job, html, url)
+                    future = loop.run_in_executor(self._pool, _extract_job, html, url, analysis)
                     return await asyncio.wait_for(future, self.time_limit)
             except TimeoutError:
                 await self._replace(generation, f"{url} ran past {self.time_limit:g} s")

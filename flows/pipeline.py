@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from extractors.errors import ExtractionError, FeedError, FetchError, HTTPStatusError
+from extractors.features import analyze_text
 from extractors.feeds import parse_feed
 from extractors.fetching import Fetcher, FetchSettings, parse_retry_after
-from extractors.leader_calls import Leaders, detect_leader_call
-from extractors.relevance import Lexicon, score_relevance
+from extractors.leader_calls import Leaders
+from extractors.relevance import Lexicon
 from extractors.robots import RobotsCache, RobotsDenied
 from extractors.schedule import freshness_seconds
-from extractors.text import text_hash, tokens
 from extractors.types import (
     Article,
     ExtractedPage,
@@ -33,7 +33,7 @@ from extractors.types import (
     PassError,
 )
 from extractors.urls import canonicalize_url, host_of
-from extractors.workers import ExtractionPool
+from extractors.workers import AnalysisRequest, ExtractionPool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -205,7 +205,8 @@ async def _collect_one(
             check_hop=res.robots.check if res.robots else None,
         )
         final_url = response.url
-        outcome = await res.pool.extract(response.content, final_url)
+        request = AnalysisRequest(item.title, settings.lexicon, settings.leaders)
+        outcome = await res.pool.extract(response.content, final_url, request)
         if isinstance(outcome, ExtractionError):
             note = f"extraction: {outcome}"
             errors.append(PassError("extract", item.url, str(outcome), fetched_at))
@@ -249,9 +250,12 @@ def build_article(
     else:
         text, text_source = (item.summary or ""), "feed"
     title = item.title or (page.title if page else None) or ""
-    digest = text_hash(text) if tokens(text) else "url:" + _digest(canonical)
+    # the worker analysed the page's text for this title already (issue 8)
+    analysis = page.analysis if page is not None else None
+    if analysis is None or analysis.title != title:
+        analysis = analyze_text(title, text, lexicon, leaders)
+    digest = analysis.text_hash or "url:" + _digest(canonical)
     extra = tuple(u for u in (item.url, final_url) if canonicalize_url(u) != canonical)
-    call = detect_leader_call(title, text, leaders)
     return Article(
         article_id=_digest(canonical),
         url=final_url,
@@ -263,14 +267,15 @@ def build_article(
         text_hash=digest,
         fetched_at=fetched_at,
         published_at=item.published_at or (page.published_at if page else None),
-        relevance=score_relevance(title, text, lexicon),
+        relevance=analysis.relevance,
         author=item.author or (page.author if page else None),
         language=page.language if page else None,
         text_source=text_source,
         note=note,
         guid=item.guid,
         extra_urls=extra,
-        leader_call_evidence=call.sentence if call else None,
+        leader_call_evidence=analysis.leader_call_evidence,
+        features=analysis.features,
     )
 
 

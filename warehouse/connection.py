@@ -28,6 +28,13 @@ LOGGER = logging.getLogger(__name__)
 
 DEFAULT_DB = "newsmon.duckdb"
 DEFAULT_LOCK_TIMEOUT = 30.0
+# DuckDB's memory cap for a writing connection (issues 3 and 8). Its default is 80% of the
+# machine's memory, and it keeps the ART indexes it has touched (primary keys, the copy and
+# story index) in memory up to that cap, so a pass's memory would follow the size of the
+# archive. Under a cap the buffer manager evicts index blocks to the file and reads them back
+# as needed: bench/matching.py measures the cost. Reading connections (analysts) keep DuckDB's
+# default. ``NEWSMON_DUCKDB_MEMORY_LIMIT`` overrides it (any DuckDB size: "1GB", "512MB").
+DEFAULT_WRITE_MEMORY_LIMIT = "256MB"
 
 # how long a connect waits for another process's lock when it is not told (issue 5): a pass
 # opens the file at every step, some of them inside Prefect tasks with fixed signatures, so
@@ -43,6 +50,11 @@ def default_db_path() -> Path:
 def _is_lock_error(exc: duckdb.Error) -> bool:
     message = str(exc)
     return "Could not set lock" in message or "Conflicting lock" in message
+
+
+def write_memory_limit() -> str:
+    """DuckDB's memory cap for writing connections (``DEFAULT_WRITE_MEMORY_LIMIT``)."""
+    return os.environ.get("NEWSMON_DUCKDB_MEMORY_LIMIT") or DEFAULT_WRITE_MEMORY_LIMIT
 
 
 @contextlib.contextmanager
@@ -93,6 +105,7 @@ def connect(
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:
+            con.execute("SET memory_limit = ?", [write_memory_limit()])
             migrate(con)
     except duckdb.Error as exc:
         con.close()

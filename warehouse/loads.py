@@ -168,6 +168,7 @@ def load_articles(
         known_urls = _lookup_urls(con, {u for us in urls_of.values() for u in us})
         by_hash = _lookup_hashes(con, {a.text_hash for a in articles})
         matcher = Matcher(con, matching)
+        matcher.prefetch([a for a in articles if a.article_id not in known_urls.values()])
         rows: list[tuple[Article, Match]] = []
         url_rows: dict[str, str] = {}
         already = 0

@@ -10,7 +10,7 @@ per statement.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,20 +70,43 @@ def _literal(value: int | str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 def lookup_rows(
-    con: duckdb.DuckDBPyConnection, select_sql: str, column: str, values: Sequence[int | str]
+    con: duckdb.DuckDBPyConnection,
+    select_sql: str,
+    column: str,
+    values: Sequence[int | str],
+    *,
+    chunk_size: int = CHUNK,
 ) -> list[tuple[Any, ...]]:
-    """``select_sql WHERE column IN (values)``, chunked; no rows for no values."""
+    """``select_sql WHERE column IN (values)``, chunked; no rows for no values.
+
+    ``chunk_size`` may be larger for a unique column (at most one row a value, so DuckDB keeps
+    to the index up to 2,048 values)."""
     rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(values):
+    for start in range(0, len(values), chunk_size):
+        chunk = values[start : start + chunk_size]
         in_list = ", ".join(_literal(v) for v in chunk)
         rows += con.execute(f"{select_sql} WHERE {column} IN ({in_list})").fetchall()
     return rows
+
+
+def lookup_keys(
+    con: duckdb.DuckDBPyConnection, select_sql: str, keys: Sequence[int]
+) -> list[tuple[Any, ...]]:
+    """``select_sql WHERE key IN (keys)`` on a table the window bounds (issue 8).
+
+    A few keys (one article) are looked up in the ART index, chunk by chunk. The keys of a
+    whole batch (thousands) go in at once as a semi-join, one scan of the table: that table
+    holds the window only (``prune_postings``), so the scan costs what the window holds, not
+    the history, and a batch makes one query instead of one per article.
+    """
+    if len(keys) <= 4 * CHUNK:
+        return lookup_rows(con, select_sql, "key", keys)
+    con.register("wanted_keys", pa.table({"key": pa.array(list(keys), pa.int64())}))
+    try:
+        return con.execute(f"{select_sql} WHERE key IN (SELECT key FROM wanted_keys)").fetchall()
+    finally:
+        con.unregister("wanted_keys")
 
 
 def copy_postings(
@@ -91,13 +114,13 @@ def copy_postings(
 ) -> list[tuple[int, str, datetime, int]]:
     """(key, article_id, seen_at, n_anchors) postings of ``keys`` in ``copy_keys``."""
     sql = "SELECT key, article_id, seen_at, n_anchors FROM copy_keys"
-    return [(int(k), str(a), t, int(n)) for k, a, t, n in lookup_rows(con, sql, "key", keys)]
+    return [(int(k), str(a), t, int(n)) for k, a, t, n in lookup_keys(con, sql, keys)]
 
 
 def story_postings(con: duckdb.DuckDBPyConnection, keys: Sequence[int]) -> list[tuple[int, str]]:
     """(key, story_id) postings of ``keys`` in ``story_keys``."""
     sql = "SELECT key, story_id FROM story_keys"
-    return [(int(k), str(s)) for k, s in lookup_rows(con, sql, "key", keys)]
+    return [(int(k), str(s)) for k, s in lookup_keys(con, sql, keys)]
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, sql: str) -> None:

@@ -27,7 +27,7 @@ Memory follows the size of the index: see ``match_index.prune_postings``.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,13 +35,14 @@ from datetime import datetime, timedelta
 import duckdb
 
 from extractors.copies import (
+    CopyFingerprint,
     CopyText,
     CopyThresholds,
     anchor_share,
     compare,
-    fingerprint,
     prepare,
 )
+from extractors.features import MatchFeatures, match_features
 from extractors.stories import (
     StoryThresholds,
     cosine,
@@ -50,7 +51,6 @@ from extractors.stories import (
     idf_of,
     lookup_entities,
     merge_profiles,
-    story_features,
     term_key,
     weigh,
 )
@@ -72,6 +72,7 @@ from warehouse.match_index import (
 LOGGER = logging.getLogger(__name__)
 
 _DOCS_KEY = 0  # term_counts row that counts the profiled articles
+UNIQUE_CHUNK = 1024  # values per IN list on a unique column (match_index.lookup_rows)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,38 @@ class _Story:
     dirty: bool = False
 
 
+class _PreparedTexts:
+    """The prepared texts of recent candidates, kept across loads (a pass's batches meet the
+    same wire texts again and again); at most ``size`` of them, the least recently used go."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._texts: OrderedDict[str, CopyText] = OrderedDict()
+
+    def get(self, article_id: str, text: str) -> CopyText:
+        prepared = self._texts.get(article_id)
+        if prepared is None:
+            prepared = self._texts[article_id] = prepare(text)
+            if len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+        else:
+            self._texts.move_to_end(article_id)
+        return prepared
+
+
+# stored articles never change their text, so a prepared text stays valid for the process
+_PREPARED = _PreparedTexts()
+
+
+def features_of(article: Article) -> MatchFeatures:
+    """The article's copy and story features: those it carries from the extraction worker when
+    they were made for its title and text, else computed now."""
+    carried = article.features
+    if carried is not None and carried.fits(article.title, article.text_hash):
+        return carried
+    return match_features(article.title, article.text)
+
+
 def seen_at(article: Article) -> datetime:
     """The time the window is measured in: publication, else fetch."""
     return article.published_at or article.fetched_at
@@ -138,19 +171,51 @@ class Matcher:
         self._new_story_postings: list[tuple[int, str, int]] = []
         self._known: dict[str, _Known] = {}
         self._decisions: dict[str, Match] = {}
-        self._prepared: dict[str, CopyText] = {}
+        self._features: dict[str, MatchFeatures] = {}
         self._df: dict[int, int] = {}
         self._df_delta: Counter[int] = Counter()
         self._stories: dict[str, _Story] = {}
         self._sources: dict[int, tuple[str, str] | None] = {}
         self._new_sources: list[tuple[int, str, str]] = []
 
+    def prefetch(self, articles: Sequence[Article]) -> None:
+        """Fill the caches for a whole batch with a few bulk lookups (issue 8).
+
+        Matching then finds almost everything it asks for in memory, instead of making half a
+        dozen queries an article: the batch's copy keys, profile terms and entity-day keys (a
+        superset: every entity of each article over its story window), the stored candidates
+        of its copy keys, and the stories its entities point at. Decisions are unchanged:
+        ``match`` still reads the same rows, some of them fetched earlier.
+        """
+        features = [(a, features_of(a)) for a in articles]
+        self._features.update((a.article_id, f) for a, f in features)
+        copy_keys = {
+            k
+            for _, f in features
+            if f.fingerprint.n_tokens >= self.settings.copy.min_tokens
+            for k in f.fingerprint.keys
+        }
+        postings = self._lookup_copy_keys(sorted(copy_keys))
+        terms = {term_key(t) for _, f in features for t in f.story.terms()}
+        self._load_df(sorted(terms | {_DOCS_KEY}))
+        entity_days: set[int] = set()
+        for article, f in features:
+            when = seen_at(article)
+            days = range(day_of(when - self._story_window), day_of(when + self._story_window) + 1)
+            entity_days.update(entity_day_key(e, d) for e in f.story.entities for d in days)
+        story_hits = self._lookup_story_keys(sorted(entity_days))
+        candidates = {aid for k in copy_keys for aid, _, _ in postings.get(k, ())}
+        if len(candidates) <= self.settings.max_candidates * max(len(articles), 1):
+            self._load_known(sorted(candidates))
+        stories = {sid for k in entity_days for sid in story_hits.get(k, ())}
+        self._load_stories(sorted(stories))
+
     def match(self, article: Article) -> Match:
         """Decide ``article``'s root and story and remember it for the articles after it."""
         when = seen_at(article)
-        copy_of, story_id = self._match_copy(article, when)
-        features = story_features(article.title, article.text)
-        profile = self._profile(features.terms())
+        features = self._features.pop(article.article_id, None) or features_of(article)
+        copy_of, story_id = self._match_copy(article, features.fingerprint, when)
+        profile = self._profile(features.story.terms())
         new_story = False
         if story_id is None:
             story_id = self._match_story(profile, when)
@@ -191,8 +256,9 @@ class Matcher:
         the newest first)."""
         return self._decisions[article_id]
 
-    def _match_copy(self, article: Article, when: datetime) -> tuple[str | None, str | None]:
-        keys = fingerprint(article.text)
+    def _match_copy(
+        self, article: Article, keys: CopyFingerprint, when: datetime
+    ) -> tuple[str | None, str | None]:
         if keys.n_tokens < self.settings.copy.min_tokens:
             return None, None
         postings = self._lookup_copy_keys(keys.keys)
@@ -251,10 +317,7 @@ class Matcher:
         return chosen.root_id, chosen.story_id
 
     def _prepared_text(self, known: _Known) -> CopyText:
-        prepared = self._prepared.get(known.article_id)
-        if prepared is None:
-            prepared = self._prepared[known.article_id] = prepare(known.text)
-        return prepared
+        return _PREPARED.get(known.article_id, known.text)
 
     def _profile(self, terms: dict[str, tuple[int, float]]) -> dict[str, float]:
         keys = {term: term_key(term) for term in terms}
@@ -342,7 +405,7 @@ class Matcher:
     def _load_known(self, article_ids: Sequence[str]) -> None:
         missing = [a for a in article_ids if a not in self._known]
         for aid, root, story_id, at, source, text in lookup_rows(
-            self.con, STORED_ARTICLES, "article_id", missing
+            self.con, STORED_ARTICLES, "article_id", missing, chunk_size=UNIQUE_CHUNK
         ):
             if story_id is not None:
                 self._known[aid] = _Known(aid, root, story_id, at, source, text)
@@ -351,16 +414,18 @@ class Matcher:
         missing = [k for k in dict.fromkeys(keys) if k not in self._df]
         for key in missing:
             self._df[key] = 0
-        for key, df in lookup_rows(self.con, TERM_COUNTS, "key", missing):
+        for key, df in lookup_rows(self.con, TERM_COUNTS, "key", missing, chunk_size=UNIQUE_CHUNK):
             self._df[key] = int(df)
 
     def _load_stories(self, story_ids: Sequence[str]) -> None:
         missing = [s for s in dict.fromkeys(story_ids) if s not in self._stories]
         for sid, headline, first, last, n_articles, n_sources in lookup_rows(
-            self.con, STORIES, "story_id", missing
+            self.con, STORIES, "story_id", missing, chunk_size=UNIQUE_CHUNK
         ):
             self._stories[sid] = _Story(sid, headline, first, last, n_articles, n_sources, {})
-        for sid, terms, weights in lookup_rows(self.con, STORY_PROFILES, "story_id", missing):
+        for sid, terms, weights in lookup_rows(
+            self.con, STORY_PROFILES, "story_id", missing, chunk_size=UNIQUE_CHUNK
+        ):
             if sid in self._stories:
                 self._stories[sid].profile = dict(zip(terms, weights, strict=True))
 
