@@ -64,11 +64,14 @@ def analyze_text(
 ) -> TextAnalysis:
     """Score, hash and fingerprint one article's title and text."""
     digest = text_hash(text) if tokens(text) else None
-    call = detect_leader_call(title, text, leaders)
+    relevance = score_relevance(title, text, lexicon)
+    # only a US–Russia article can flag a leader-call story (warehouse.loads), and a report of
+    # the two presidents' call is one: the detector's 4 ms go to those articles only
+    call = detect_leader_call(title, text, leaders) if relevance.us_russia else None
     return TextAnalysis(
         title=title,
         text_hash=digest,
-        relevance=score_relevance(title, text, lexicon),
+        relevance=relevance,
         leader_call_evidence=call.sentence if call else None,
         features=match_features(title, text, digest or ""),
     )
