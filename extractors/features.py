@@ -49,12 +49,15 @@ class TextAnalysis:
     features: MatchFeatures
 
 
-def match_features(title: str, text: str, digest: str | None = None) -> MatchFeatures:
+def match_features(
+    title: str, text: str, digest: str | None = None, words: list[str] | None = None
+) -> MatchFeatures:
     """The copy fingerprint and story features of ``title`` and ``text``."""
+    words = tokens(text) if words is None else words
     return MatchFeatures(
         title=title,
-        text_hash=digest if digest is not None else text_hash(text),
-        fingerprint=fingerprint(text),
+        text_hash=digest if digest is not None else text_hash(text, words),
+        fingerprint=fingerprint(text, words),
         story=story_features(title, text),
     )
 
@@ -63,7 +66,8 @@ def analyze_text(
     title: str, text: str, lexicon: Lexicon | None = None, leaders: Leaders | None = None
 ) -> TextAnalysis:
     """Score, hash and fingerprint one article's title and text."""
-    digest = text_hash(text) if tokens(text) else None
+    words = tokens(text)  # once, for the hash and the fingerprint
+    digest = text_hash(text, words) if words else None
     relevance = score_relevance(title, text, lexicon)
     # only a US–Russia article can flag a leader-call story (warehouse.loads), and a report of
     # the two presidents' call is one: the detector's 4 ms go to those articles only
@@ -73,5 +77,5 @@ def analyze_text(
         text_hash=digest,
         relevance=relevance,
         leader_call_evidence=call.sentence if call else None,
-        features=match_features(title, text, digest or ""),
+        features=match_features(title, text, digest or "", words),
     )

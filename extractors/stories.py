@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from extractors.text import normalize_text
 
@@ -137,12 +138,23 @@ def day_of(moment: datetime) -> int:
 
 
 def _key(words: list[str]) -> str:
-    name = " ".join(re.sub(r"['’]s$", "", w) for w in words)
+    return _name_key(" ".join(words))
+
+
+@lru_cache(maxsize=65536)
+def _name_key(name: str) -> str:
+    # names recur within and across articles: normalise each one once per process
+    name = " ".join(re.sub(r"['’]s$", "", w) for w in name.split(" "))
     return " ".join(re.findall(r"\w+", normalize_text(name)))
 
 
+@lru_cache(maxsize=65536)
+def _folded(word: str) -> str:
+    return normalize_text(word).strip(".")
+
+
 def _is_title(word: str) -> bool:
-    return normalize_text(word).strip(".") in _TITLES
+    return _folded(word) in _TITLES
 
 
 def _split_run(run: list[str]) -> list[list[str]]:
@@ -213,7 +225,7 @@ def entities(text: str) -> Counter[str]:
 
 
 def _add_run(found: Counter[str], run: list[str], starts: bool) -> None:
-    if starts and normalize_text(run[0]).strip(".") in _CAPITAL_STOP:
+    if starts and _folded(run[0]) in _CAPITAL_STOP:
         run = run[1:]  # "But Putin", "The Kremlin"
     for piece in _split_run(run):
         _add(found, piece)

@@ -44,9 +44,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalize_text(text))
 
 
-def text_hash(text: str) -> str:
-    """A stable hash of the token stream: punctuation and layout do not change it."""
-    return hashlib.sha256(" ".join(tokens(text)).encode("utf-8")).hexdigest()[:32]
+def text_hash(text: str, words: list[str] | None = None) -> str:
+    """A stable hash of the token stream: punctuation and layout do not change it. ``words``:
+    the text's ``tokens``, when the caller has them already."""
+    words = tokens(text) if words is None else words
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()[:32]
 
 
 def clean_whitespace(text: str) -> str:
