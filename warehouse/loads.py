@@ -16,7 +16,9 @@ import pyarrow as pa
 
 from extractors.types import Article, FeedPoll, PassError, RunStats
 from extractors.urls import canonicalize_url, host_of
-from warehouse.matching import Match, Matcher, MatchSettings
+from warehouse.match_index import lookup_rows
+from warehouse.matching import UNIQUE_CHUNK, Match, Matcher, MatchSettings
+from warehouse.queries import listed
 
 LOGGER = logging.getLogger(__name__)
 
@@ -200,7 +202,14 @@ def load_articles(
         if rows:
             _insert_articles(con, rows, run_id)
             matcher.flush()
-            flag_leader_call_stories(con, {m.story_id for _, m in rows if m.story_id})
+            # a story not flagged yet has no stored article reporting the call (it would have
+            # been flagged when that article was loaded): only this batch's reports can flag
+            reported = {
+                m.story_id
+                for a, m in rows
+                if m.story_id and a.leader_call_evidence and a.relevance.us_russia
+            }
+            flag_leader_call_stories(con, reported)
         if url_rows:
             con.register(
                 "incoming_urls",
@@ -223,8 +232,7 @@ def flag_leader_call_stories(con: duckdb.DuckDBPyConnection, story_ids: set[str]
     the call; keep the earliest such article's evidence sentence (issue 4). Never unflags."""
     if not story_ids:
         return
-    con.execute(
-        """
+    sql = """
         UPDATE stories SET leader_call = TRUE,
                leader_call_evidence = ev.evidence, leader_call_article = ev.article_id
         FROM (
@@ -233,13 +241,13 @@ def flag_leader_call_stories(con: duckdb.DuckDBPyConnection, story_ids: set[str]
                    arg_min(article_id, coalesce(published_at, fetched_at)) AS article_id
             FROM articles
             WHERE leader_call_evidence IS NOT NULL AND us_russia
-              AND story_id IN (SELECT unnest(?))
+              AND story_id IN (SELECT value FROM flagged_stories)
             GROUP BY story_id
         ) ev
         WHERE stories.story_id = ev.story_id AND NOT stories.leader_call
-        """,
-        [sorted(story_ids)],
-    )
+        """
+    with listed(con, "flagged_stories", sorted(story_ids)):
+        con.execute(sql)
 
 
 def _urls_of(article: Article) -> list[str]:
@@ -249,29 +257,36 @@ def _urls_of(article: Article) -> list[str]:
 
 
 def _lookup_urls(con: duckdb.DuckDBPyConnection, urls: set[str]) -> dict[str, str]:
-    if not urls:
-        return {}
-    rows = con.execute(
-        "SELECT url, article_id FROM article_urls WHERE url IN (SELECT unnest(?))", [list(urls)]
-    ).fetchall()
+    # literal IN lists: DuckDB answers them from the indexes, so a batch's lookups cost what
+    # the batch asks for, not what the archive holds (issue 8)
+    wanted = sorted(urls)
+    rows = lookup_rows(
+        con, "SELECT url, article_id FROM article_urls", "url", wanted, chunk_size=UNIQUE_CHUNK
+    )
     found = {str(u): str(a) for u, a in rows}
-    ids = con.execute(
-        "SELECT canonical_url, article_id FROM articles WHERE canonical_url IN (SELECT unnest(?))",
-        [list(urls)],
-    ).fetchall()
-    for u, a in ids:
+    ids = lookup_rows(
+        con,
+        "SELECT canonical_url, article_id FROM articles",
+        "canonical_url",
+        wanted,
+        chunk_size=UNIQUE_CHUNK,
+    )
+    for u, a in sorted(ids, key=lambda r: (str(r[0]), str(r[1]))):
         found.setdefault(str(u), str(a))
     return found
 
 
 def _lookup_hashes(con: duckdb.DuckDBPyConnection, hashes: set[str]) -> dict[str, list[_Stored]]:
-    rows = con.execute(
-        "SELECT text_hash, article_id, canonical_url, coalesce(copy_of, article_id) "
-        "FROM articles WHERE text_hash IN (SELECT unnest(?)) ORDER BY fetched_at, article_id",
-        [list(hashes)],
-    ).fetchall()
+    rows = lookup_rows(
+        con,
+        "SELECT text_hash, article_id, canonical_url, coalesce(copy_of, article_id), fetched_at"
+        " FROM articles",
+        "text_hash",
+        sorted(hashes),
+        chunk_size=UNIQUE_CHUNK,
+    )
     found: dict[str, list[_Stored]] = {}
-    for text_hash, article_id, canonical_url, root in rows:
+    for text_hash, article_id, canonical_url, root, _ in sorted(rows, key=lambda r: (r[4], r[1])):
         found.setdefault(str(text_hash), []).append(
             _Stored(str(article_id), host_of(str(canonical_url)), str(root))
         )

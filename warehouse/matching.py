@@ -209,6 +209,12 @@ class Matcher:
             self._load_known(sorted(candidates))
         stories = {sid for k in entity_days for sid in story_hits.get(k, ())}
         self._load_stories(sorted(stories))
+        # the (story, source) rows an article may need when it joins one of those stories
+        stories |= {k.story_id for k in self._known.values()}
+        sources = {a.source for a in articles if a.source}
+        self._load_sources(
+            sorted({term_key(f"{sid}\x00{src}") for sid in stories for src in sources})
+        )
 
     def match(self, article: Article) -> Match:
         """Decide ``article``'s root and story and remember it for the articles after it."""
@@ -433,7 +439,9 @@ class Matcher:
         missing = [k for k in keys if k not in self._sources]
         for key in missing:
             self._sources[key] = None
-        for key, story_id, source in lookup_rows(self.con, STORY_SOURCES, "key", missing):
+        for key, story_id, source in lookup_rows(
+            self.con, STORY_SOURCES, "key", missing, chunk_size=UNIQUE_CHUNK
+        ):
             self._sources[key] = (story_id, source)
 
     def flush(self) -> None:
