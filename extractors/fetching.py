@@ -12,9 +12,11 @@ each read: a server that drips one byte at a time is cut off when the deadline p
 are decompressed here in bounded steps and the size cap counts decompressed bytes, so a gzip
 bomb stops at the cap with memory near it.
 
-Manners: a User-Agent naming the project, per-host concurrency, a minimum delay between
-requests to one host, and a host that answers 429/503 with ``Retry-After`` is not asked again
-before that time (within the pass; the pass stores it for feeds, see ``extractors.schedule``).
+Manners: a User-Agent naming the project, per-host concurrency, a minimum delay between the
+starts of two requests to one host, and a host that answers 429/503 with ``Retry-After`` is not
+asked again before that time (within the pass; the pass stores it for feeds, see
+``extractors.schedule``). No more requests are handed to httpx's pool than it has connections
+(``max_connections``): the rest wait here, where waiting is cheap (issue 8).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 HopCheck = Callable[[str], Awaitable[None]]
+# httpcore's request extension "trace": called with each step of a request as it happens
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 # special-purpose ranges (iana registries), refused even where an older python calls them
 # global (3.11 does so for 192.0.0.0/24, for instance)
@@ -117,6 +121,9 @@ def _is_public(ip: IPAddress) -> bool:
 
 async def system_resolver(host: str, port: int) -> list[str]:
     """Resolve ``host`` with the system resolver; IP literals come back as they are."""
+    with contextlib.suppress(ValueError):
+        # no trip through the executor's getaddrinfo for an address (issue 8)
+        return [str(ipaddress.ip_address(host))]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: list[str] = []
@@ -284,6 +291,10 @@ class Fetcher:
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_last: dict[str, float] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
+        # issue 8: no more requests in httpx's pool than it has connections. httpcore matches
+        # every queued request against every connection each time one starts or ends, which
+        # with 1,000 feeds costs more than the requests; waiting here costs nothing
+        self._pool_slots = asyncio.Semaphore(settings.max_connections)
         # host:port -> (monotonic time it may be asked again, the status, that time as a date)
         self._held: dict[str, tuple[float, int, str]] = {}
 
@@ -297,19 +308,47 @@ class Fetcher:
         await self._client.aclose()
 
     @contextlib.asynccontextmanager
-    async def _host_slot(self, host: str) -> AsyncIterator[None]:
+    async def _host_slot(self, host: str) -> AsyncIterator[Trace | None]:
+        """Hold one of the host's slots and one of the pool's for a request.
+
+        With a ``per_host_delay``, yields the ``trace`` callback to send the request with: the
+        host's next request waits for this one's headers to be written, then for the delay.
+        Measured from the decision to send instead, two requests could reach the host closer
+        together than the delay, as writing one can be held up on a busy event loop or by its
+        connection (issue 8).
+        """
         slot = self._host_slots.setdefault(
             host, asyncio.Semaphore(self.settings.per_host_concurrency)
         )
         async with slot:
-            if self.settings.per_host_delay > 0:
-                async with self._host_locks.setdefault(host, asyncio.Lock()):
-                    wait = self._host_last.get(host, 0.0) + self.settings.per_host_delay
-                    delay = wait - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+            if self.settings.per_host_delay <= 0:
+                async with self._pool_slots:
+                    yield None
+                return
+            turn = self._host_locks.setdefault(host, asyncio.Lock())
+            await turn.acquire()
+            sent = False
+
+            def mark_sent() -> None:
+                nonlocal sent
+                if not sent:
+                    sent = True
                     self._host_last[host] = time.monotonic()
-            yield
+                    turn.release()
+
+            async def trace(event: str, info: dict[str, Any]) -> None:
+                if event.endswith(".send_request_headers.complete"):
+                    mark_sent()
+
+            try:
+                not_before = self._host_last.get(host, 0.0) + self.settings.per_host_delay
+                if not_before > time.monotonic():
+                    await asyncio.sleep(not_before - time.monotonic())
+                async with self._pool_slots:
+                    yield trace
+            finally:
+                # a request that failed before its headers went out counts from now
+                mark_sent()
 
     async def fetch(
         self,
@@ -367,7 +406,9 @@ class Fetcher:
             if check_hop is not None:
                 await check_hop(str(request.url))
             host = request.url.host
-            async with self._host_slot(host):
+            async with self._host_slot(host) as trace:
+                if trace is not None:
+                    request.extensions["trace"] = trace
                 if deadline is None:  # from the first hop on; waiting for a slot is not counted
                     deadline = loop.time() + self.settings.timeout
                 await self._honour_hold(request.url, deadline - loop.time())
@@ -412,6 +453,10 @@ class Fetcher:
         final_url = str(response.url)
         status = response.status_code
         if status == 304:
+            # a 304 has no body (h11 reads none, whatever the headers say): reading to its end
+            # leaves the connection open for the host's next request (issue 8)
+            async for _ in response.aiter_raw():
+                break
             return _answer(response, final_url, b"")
         if status >= 400 or status < 200:
             retry_after = response.headers.get("retry-after")

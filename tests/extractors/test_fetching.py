@@ -586,6 +586,82 @@ def test_per_host_concurrency_and_delay() -> None:
         assert min(gaps) >= 0.15, gaps
 
 
+def test_per_host_delay_runs_from_when_a_request_goes_out() -> None:
+    # issue 8: past max_connections, requests wait for a connection; two requests to one host
+    # that waited together must still go out per_host_delay apart
+    async def scenario(site: Site) -> None:
+        port = site.base_url.rsplit(":", 1)[1]
+        resolver = stub_resolver({"busy.test": ["127.0.0.1"], "polite.test": ["127.0.0.1"]})
+        fetch_settings = settings(max_connections=2, per_host_delay=0.4)
+        async with Fetcher(fetch_settings, resolver=resolver) as fetcher:
+
+            def get(host: str, path: str) -> Any:
+                return asyncio.ensure_future(fetcher.fetch(f"http://{host}:{port}{path}"))
+
+            # both connections busy until about the same moment (1 s from now)
+            busy = [get("busy.test", "/long"), get("busy.test", "/short")]
+            await asyncio.sleep(0.5)
+            await asyncio.gather(*busy, get("polite.test", "/p1"), get("polite.test", "/p2"))
+
+    with serve_site() as site:
+        site.add("/long", "ok", delay=1.0)
+        site.add("/short", "ok", delay=0.6)
+        site.add("/p1", "ok")
+        site.add("/p2", "ok")
+        asyncio.run(scenario(site))
+        at = {r.path: r.at for r in site.requests}
+    # the polite requests did wait for a connection, and went out apart all the same
+    assert at["/p1"] - at["/long"] >= 0.8
+    assert at["/p2"] - at["/p1"] >= 0.25, at
+
+
+def test_per_host_delay_runs_from_when_a_request_is_written() -> None:
+    # issue 8: the first request's connection is slow to open (its name takes 0.5 s to
+    # resolve); the second, on a connection of its own, still goes out the delay after it
+    resolved: list[str] = []
+
+    async def slow_first(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        if len(resolved) == 1:
+            await asyncio.sleep(0.5)
+        return ["127.0.0.1"]
+
+    async def scenario(site: Site) -> None:
+        port = site.base_url.rsplit(":", 1)[1]
+        async with Fetcher(settings(per_host_delay=0.4), resolver=slow_first) as fetcher:
+            await asyncio.gather(*(fetcher.fetch(f"http://slow.test:{port}/p{i}") for i in (1, 2)))
+
+    with serve_site() as site:
+        site.add("/p1", "ok", delay=1.0)  # its connection stays busy: /p2 opens another
+        site.add("/p2", "ok")
+        asyncio.run(scenario(site))
+        at = {r.path: r.at for r in site.requests}
+    assert len(resolved) == 2
+    assert at["/p2"] - at["/p1"] >= 0.25, at
+
+
+def test_a_304_leaves_its_connection_open_for_the_next_request() -> None:
+    # issue 8: a pass of 304s over many feeds of one site needs no new connection per feed
+    resolved: list[str] = []
+
+    async def scenario(site: Site) -> list[int]:
+        port = site.base_url.rsplit(":", 1)[1]
+        resolver = stub_resolver({"feeds.test": ["127.0.0.1"]}, resolved)
+        async with Fetcher(settings(), resolver=resolver) as fetcher:
+            return [
+                (await fetcher.fetch(f"http://feeds.test:{port}/f{i}.xml", etag='"v1"')).status
+                for i in range(3)
+            ]
+
+    with serve_site() as site:
+        for i in range(3):
+            site.add(f"/f{i}.xml", "<rss/>", content_type="application/rss+xml", etag='"v1"')
+        statuses = asyncio.run(scenario(site))
+        asked = [r.header("if-none-match") for r in site.requests]
+    assert statuses == [304, 304, 304] and asked == ['"v1"'] * 3
+    assert resolved == ["feeds.test"]  # one connection (a name is resolved per connection)
+
+
 def test_retry_after_holds_the_host_for_the_pass() -> None:
     async def scenario(site: Site) -> tuple[HTTPStatusError, HTTPStatusError]:
         async with Fetcher(settings(max_host_wait=1.0)) as fetcher:

@@ -1,9 +1,10 @@
-"""A loopback HTTP site for tests and benchmarks: real sockets, nothing beyond 127.0.0.1.
+"""A loopback HTTP site for tests and benchmarks: real sockets, nothing beyond loopback.
 
-``serve_site()`` starts a ``ThreadingHTTPServer`` on 127.0.0.1 (a free port) in a background
-thread and yields a ``Site``: mutable ``routes`` (path -> ``Route``), ``url(path)``, and a log
-of every request with its headers, so a test can assert what the client sent (conditional GET
-validators, Accept, User-Agent). A route with an ``etag`` (or ``last_modified``) answers a
+``serve_site()`` starts a ``ThreadingHTTPServer`` on 127.0.0.1 (a free port; ``host`` picks
+another loopback address, as Linux answers on all of 127/8) in a background thread and yields
+a ``Site``: mutable ``routes`` (path -> ``Route``), ``url(path)``, and a log of every request
+with its headers, so a test can assert what the client sent (conditional GET validators,
+Accept, User-Agent). A route with an ``etag`` (or ``last_modified``) answers a
 matching conditional GET with 304; a route with ``gzip=True`` is sent gzip-encoded when the
 client accepts it; a route with a ``delay`` waits before answering.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import html
+import ipaddress
 import logging
 import socket
 import threading
@@ -136,8 +138,8 @@ class _Server(ThreadingHTTPServer):
     block_on_close = True
     site: Site
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), _Handler)
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
 
@@ -257,12 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_site(routes: Mapping[str, Route] | None = None) -> Iterator[Site]:
-    """Serve a ``Site`` on 127.0.0.1 (a free port) for the duration of the ``with`` block."""
+def serve_site(
+    routes: Mapping[str, Route] | None = None, *, host: str = "127.0.0.1"
+) -> Iterator[Site]:
+    """Serve a ``Site`` on ``host`` (a loopback address; a free port) for the ``with`` block."""
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"{host} is not a loopback address: the site serves loopback only")
     closing = threading.Event()
-    server = _Server()
-    host, port = server.server_address[:2]
-    site = Site(f"http://{host!s}:{port}", closing)
+    server = _Server(host)
+    bound, port = server.server_address[:2]
+    site = Site(f"http://{bound!s}:{port}", closing)
     site.routes.update(routes or {})
     server.site = site
     thread = threading.Thread(
