@@ -56,7 +56,7 @@ from extractors.types import Article  # noqa: E402
 from flows import variants  # noqa: E402
 from flows.demo import load_seeds  # noqa: E402
 from flows.evaluation import DEFAULT_CORPUS  # noqa: E402
-from warehouse.connection import open_warehouse  # noqa: E402
+from warehouse.connection import load_memory_limit, open_warehouse  # noqa: E402
 from warehouse.loads import ARTICLE_SCHEMA, load_articles  # noqa: E402
 from warehouse.match_index import prune_postings  # noqa: E402
 from warehouse.matching import Matcher, MatchSettings  # noqa: E402
@@ -299,7 +299,8 @@ def measure(db: str, repeat: int, size: int) -> dict[str, Any]:
     """Run in a subprocess: time matching and loading new articles one at a time."""
     texts = corpus_texts()
     timings: dict[str, list[float]] = {}
-    with open_warehouse(db) as con:
+    # as a pass loads: under the load memory cap (warehouse.connection)
+    with open_warehouse(db, memory_limit=load_memory_limit()) as con:
         for kind, article in new_articles(texts, repeat, size):
             con.execute("BEGIN TRANSACTION")
             started = time.perf_counter()

@@ -38,7 +38,12 @@ from flows.pipeline import (
     pass_resources,
     poll_feeds,
 )
-from warehouse.connection import DEFAULT_LOCK_TIMEOUT, lock_patience, open_warehouse
+from warehouse.connection import (
+    DEFAULT_LOCK_TIMEOUT,
+    load_memory_limit,
+    lock_patience,
+    open_warehouse,
+)
 from warehouse.loads import (
     LoadResult,
     finish_run,
@@ -113,7 +118,7 @@ def _store(
     run_id: str,
     matching: MatchSettings | None,
 ) -> LoadResult:
-    with open_warehouse(db_path) as con:
+    with open_warehouse(db_path, memory_limit=load_memory_limit()) as con:
         result = load_articles(con, articles, run_id=run_id, matching=matching)
         record_errors(con, run_id, errors)
     return result

@@ -28,13 +28,14 @@ LOGGER = logging.getLogger(__name__)
 
 DEFAULT_DB = "newsmon.duckdb"
 DEFAULT_LOCK_TIMEOUT = 30.0
-# DuckDB's memory cap for a writing connection (issues 3 and 8). Its default is 80% of the
-# machine's memory, and it keeps the ART indexes it has touched (primary keys, the copy and
-# story index) in memory up to that cap, so a pass's memory would follow the size of the
-# archive. Under a cap the buffer manager evicts index blocks to the file and reads them back
-# as needed: bench/matching.py measures the cost. Reading connections (analysts) keep DuckDB's
-# default. ``NEWSMON_DUCKDB_MEMORY_LIMIT`` overrides it (any DuckDB size: "1GB", "512MB").
-DEFAULT_WRITE_MEMORY_LIMIT = "256MB"
+# DuckDB's memory cap for the connections that load articles (issues 3 and 8). Its default is
+# 80% of the machine's memory, and it keeps the ART indexes it has touched (primary keys, the
+# copy and story index) in memory up to that cap, so a pass's memory would follow the size of
+# the archive. Under a cap the buffer manager evicts index blocks to the file and reads them
+# back as needed: bench/matching.py measures the cost. Other connections (analysts, the
+# pass's upkeep: pruning, the search index) keep DuckDB's default, since rebuilding a whole
+# index needs more. ``NEWSMON_DUCKDB_MEMORY_LIMIT`` overrides it ("1GB", "512MB").
+DEFAULT_LOAD_MEMORY_LIMIT = "256MB"
 
 # how long a connect waits for another process's lock when it is not told (issue 5): a pass
 # opens the file at every step, some of them inside Prefect tasks with fixed signatures, so
@@ -52,9 +53,9 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
     return "Could not set lock" in message or "Conflicting lock" in message
 
 
-def write_memory_limit() -> str:
-    """DuckDB's memory cap for writing connections (``DEFAULT_WRITE_MEMORY_LIMIT``)."""
-    return os.environ.get("NEWSMON_DUCKDB_MEMORY_LIMIT") or DEFAULT_WRITE_MEMORY_LIMIT
+def load_memory_limit() -> str:
+    """DuckDB's memory cap for loading connections (``DEFAULT_LOAD_MEMORY_LIMIT``)."""
+    return os.environ.get("NEWSMON_DUCKDB_MEMORY_LIMIT") or DEFAULT_LOAD_MEMORY_LIMIT
 
 
 @contextlib.contextmanager
@@ -68,9 +69,14 @@ def lock_patience(seconds: float) -> Iterator[None]:
 
 
 def connect(
-    path: str | Path, *, read_only: bool = False, lock_timeout: float | None = None
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    lock_timeout: float | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (migrated to the latest schema unless read-only).
+    """Open the warehouse (migrated to the latest schema unless read-only); ``memory_limit``
+    caps DuckDB's memory (``load_memory_limit()`` for loads).
 
     A lock held by another process is retried for ``lock_timeout`` seconds (default: the
     ``lock_patience`` in force, else 30 s), then reported as a ``WarehouseError``.
@@ -104,8 +110,9 @@ def connect(
             raise WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}") from exc
     try:
         con.execute("SET TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute("SET memory_limit = ?", [memory_limit])
         if not read_only:
-            con.execute("SET memory_limit = ?", [write_memory_limit()])
             migrate(con)
     except duckdb.Error as exc:
         con.close()
@@ -115,10 +122,14 @@ def connect(
 
 @contextlib.contextmanager
 def open_warehouse(
-    path: str | Path, *, read_only: bool = False, lock_timeout: float | None = None
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    lock_timeout: float | None = None,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """``connect`` as a context manager that always closes the connection."""
-    con = connect(path, read_only=read_only, lock_timeout=lock_timeout)
+    con = connect(path, read_only=read_only, lock_timeout=lock_timeout, memory_limit=memory_limit)
     try:
         yield con
     finally:
