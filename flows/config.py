@@ -10,7 +10,8 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -165,6 +166,52 @@ class MatchingConfig(_Strict):
         )
 
 
+# the comm schemes distributed speaks; a bare host:port is refused so the scheme is explicit
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+class RunConfig(_Strict):
+    """Where a pass's pages are fetched and extracted (issue 9).
+
+    ``local`` (the default): the flow's own process, extraction in its process pool. ``dask``:
+    each batch is a Prefect task run on a Dask cluster, through prefect-dask's task runner;
+    ``dask_address`` names a running scheduler, else a local cluster of ``dask_workers``
+    worker processes (default: one per core) is started on 127.0.0.1 for the pass.
+    """
+
+    task_runner: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    dask_workers: int | None = Field(default=None, ge=1, le=256)
+
+    @field_validator("dask_address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in DASK_SCHEMES:
+            raise ValueError(f"{value!r} must look like tcp://host:8786 (a Dask scheduler)")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise ValueError(f"{value!r} must look like tcp://host:8786 (a Dask scheduler)")
+        return value
+
+    @model_validator(mode="after")
+    def _dask_keys(self) -> RunConfig:
+        if self.task_runner != "dask" and (self.dask_address or self.dask_workers):
+            # a forgotten task_runner would silently run the pass locally
+            raise ValueError('dask_address and dask_workers need task_runner = "dask"')
+        if self.dask_address and self.dask_workers:
+            raise ValueError(
+                "give either dask_address (a running cluster) or dask_workers (a local one)"
+            )
+        return self
+
+
 class Config(_Strict):
     feeds: list[FeedConfig] = Field(min_length=1)
     fetch: FetchConfig = FetchConfig()
@@ -174,6 +221,7 @@ class Config(_Strict):
     leaders: LeadersConfig = LeadersConfig()
     extraction: ExtractionConfig = ExtractionConfig()
     matching: MatchingConfig = MatchingConfig()
+    run: RunConfig = RunConfig()
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:

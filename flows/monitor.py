@@ -26,6 +26,7 @@ from flows.alerts import AlertReport, deliver_alerts
 from flows.config import load_config
 from flows.passes import Progress, Stages, load_batch, run_pass
 from flows.pipeline import FeedSpec, PassSettings, collect_articles, poll_feeds
+from flows.runners import collect_in_process, pass_runner
 from warehouse.connection import default_db_path
 from warehouse.loads import LoadResult
 from warehouse.outbox import PendingAlert
@@ -50,12 +51,27 @@ async def collect_articles_task(
     items: Sequence[FeedItem], settings: PassSettings
 ) -> tuple[list[Article], list[PassError]]:
     articles, errors = await collect_articles(items, settings)
+    _log_collected(articles)
+    return articles, errors
+
+
+@task(name="collect-articles", retries=2, retry_delay_seconds=[2, 10], **_TASK_OPTIONS)  # type: ignore[call-overload]
+async def collect_on_worker_task(
+    items: Sequence[FeedItem], settings: PassSettings
+) -> tuple[list[Article], list[PassError]]:
+    """The collect stage on a Dask worker (issue 9): fetch and extract in the worker's process."""
+    with library_logs_to_prefect():
+        articles, errors = await collect_in_process(items, settings)
+    _log_collected(articles)
+    return articles, errors
+
+
+def _log_collected(articles: Sequence[Article]) -> None:
     get_run_logger().info(
         "collected %d pages (%d kept the feed's summary)",
         len(articles),
         sum(1 for a in articles if a.text_source != "page"),
     )
-    return articles, errors
 
 
 @task(name="load-batch", retries=3, retry_delay_seconds=[1, 5, 15], **_TASK_OPTIONS)  # type: ignore[call-overload]
@@ -121,21 +137,25 @@ async def monitor(
 ) -> dict[str, object]:
     """One monitoring pass over the feeds of the config at ``config_path``.
 
-    Scheduled runs poll the feeds that are due; ``poll_all`` polls every feed now.
+    Scheduled runs poll the feeds that are due; ``poll_all`` polls every feed now. The
+    config's ``[run]`` table says where pages are collected: here, or on a Dask cluster
+    (``flows.runners``); the flow is the same either way.
     """
     config = load_config(config_path)
     db = db_path or str(default_db_path())
     flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
     with library_logs_to_prefect():
-        stats = await run_pass(
-            config,
-            db,
-            run_id=flow_run_id or str(uuid.uuid4()),
-            flow_run_id=flow_run_id,
-            stages=PREFECT_STAGES,
-            progress=_progress,
-            poll_all=poll_all,
-        )
+        async with pass_runner(config.run, PREFECT_STAGES, collect_on_worker_task) as runner:
+            stats = await run_pass(
+                config,
+                db,
+                run_id=flow_run_id or str(uuid.uuid4()),
+                flow_run_id=flow_run_id,
+                stages=runner.stages,
+                progress=_progress,
+                window=runner.window,
+                poll_all=poll_all,
+            )
     await publish_summary(stats, Path(db))
     return summary_row(stats)
 

@@ -31,7 +31,8 @@ def deployment_kwargs(config: Config, config_path: Path, db_path: Path) -> dict[
         "concurrency_limit": ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
-        "tags": ["newsmon"],
+        # issue 9: a deployment whose pages go to a Dask cluster says so in the UI
+        "tags": ["newsmon", "dask"] if config.run.task_runner == "dask" else ["newsmon"],
     }
     if schedule.cron:
         kwargs["cron"] = schedule.cron
