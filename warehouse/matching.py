@@ -306,6 +306,13 @@ class Matcher:
             known = self._known.get(aid)
             if known is None:
                 continue
+            if chosen is not None and (known.root_id, known.story_id) == (
+                chosen.root_id,
+                chosen.story_id,
+            ):
+                # the answer is the chosen one's root and story: a candidate with the same
+                # ones cannot change it, whatever its evidence (versions of one wire text)
+                continue
             evidence = compare(
                 new_text,
                 self._prepared_text(known),
