@@ -77,14 +77,18 @@ _RESOURCES: ContextVar[PassResources | None] = ContextVar("newsmon_pass_resource
 
 
 @contextlib.asynccontextmanager
-async def pass_resources(settings: PassSettings) -> AsyncIterator[PassResources]:
-    """Open the pass's one HTTP client and extraction pool; stages find them from context."""
-    async with (
-        Fetcher(settings.fetch) as fetcher,
-        ExtractionPool(
+async def pass_resources(
+    settings: PassSettings, pool: ExtractionPool | None = None
+) -> AsyncIterator[PassResources]:
+    """Open the pass's one HTTP client and extraction pool; stages find them from context.
+
+    ``pool``: another extraction pool to open instead of the settings' process pool (a Dask
+    worker extracts in threads, ``flows.runners``)."""
+    if pool is None:
+        pool = ExtractionPool(
             settings.extraction_workers, time_limit=settings.extraction_time_limit
-        ) as pool,
-    ):
+        )
+    async with Fetcher(settings.fetch) as fetcher, pool:
         robots = RobotsCache(fetcher) if settings.fetch.respect_robots_txt else None
         resources = PassResources(fetcher, pool, asyncio.get_running_loop(), robots)
         token = _RESOURCES.set(resources)

@@ -34,17 +34,16 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from extractors.errors import ConfigError
-from extractors.fetching import Fetcher
-from extractors.robots import RobotsCache
 from extractors.types import Article, FeedItem, PassError
 from extractors.workers import ExtractionPool
 from flows.config import RunConfig
 from flows.passes import CollectStage, Stages
-from flows.pipeline import _RESOURCES, PassResources, PassSettings, collect_articles
+from flows.pipeline import PassResources, PassSettings, collect_articles, pass_resources
 
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner
@@ -235,22 +234,10 @@ class ThreadExtraction(ExtractionPool):
         return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="newsmon-extract")
 
 
-@contextlib.asynccontextmanager
-async def in_process_resources(settings: PassSettings) -> AsyncIterator[PassResources]:
+def in_process_resources(settings: PassSettings) -> AbstractAsyncContextManager[PassResources]:
     """``flows.pipeline.pass_resources`` with ``ThreadExtraction`` for the pool: what a
     batch needs in a process that may not start worker processes (a Dask worker)."""
-    async with (
-        Fetcher(settings.fetch) as fetcher,
-        ThreadExtraction(time_limit=settings.extraction_time_limit) as pool,
-    ):
-        robots = RobotsCache(fetcher) if settings.fetch.respect_robots_txt else None
-        resources = PassResources(fetcher, pool, asyncio.get_running_loop(), robots)
-        # the stages find their resources in this context variable (flows.pipeline)
-        token = _RESOURCES.set(resources)
-        try:
-            yield resources
-        finally:
-            _RESOURCES.reset(token)
+    return pass_resources(settings, ThreadExtraction(time_limit=settings.extraction_time_limit))
 
 
 async def collect_in_process(
