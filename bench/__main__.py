@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import os
 import sys
 import time
@@ -29,6 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.machine import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -242,16 +243,22 @@ def summarise(part: str, result: dict[str, Any]) -> list[Row]:
         return [Row(part, "result", figure, "", _verdict(ok) if isinstance(ok, bool) else "-")]
 
 
+# a part's module when it is not named after the part (no module here takes the name of a
+# package it imports: run as a script, its folder comes first on sys.path)
+MODULES = {"warehouse": "storage"}
+
+
 def load_part(name: str) -> tuple[Any | None, str | None]:
     """The part's module, or why it cannot run."""
+    module_name = MODULES.get(name, name)
     try:
-        module = importlib.import_module(f"bench.{name}")
+        module = importlib.import_module(f"bench.{module_name}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"bench.{name}":
-            return None, f"bench/{name}.py is not there yet"
+        if exc.name == f"bench.{module_name}":
+            return None, f"bench/{module_name}.py is not there yet"
         raise
     if not callable(getattr(module, "run", None)):
-        return None, f"bench/{name}.py has no run()"
+        return None, f"bench/{module_name}.py has no run()"
     return module, None
 
 
@@ -263,8 +270,7 @@ def call_run(module: Any, kwargs: dict[str, Any], output: Path) -> dict[str, Any
         given["output"] = output
     result: dict[str, Any] = module.run(**given)
     if "output" not in accepted:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_result(output, result)
     return result
 
 
@@ -446,8 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         "plot": str(drawn) if drawn else None,
         "machine": machine,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
+    write_result(args.output, suite)
     print(
         f"{suite['seconds']:.0f} s; load average {load_before[0]:.2f} before, "
         f"{machine['load_average_after'][0]:.2f} after; written to {args.output}"

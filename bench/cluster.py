@@ -23,14 +23,13 @@ load falls on both; the figure is pages over each variant's median seconds.
 
 Prints a table and writes bench/results/dask.json. Usage:
 
-    uv run python bench/dask.py [--pages N] [--repeat K] [--rounds R] [--workers W]
+    uv run python bench/cluster.py [--pages N] [--repeat K] [--rounds R] [--workers W]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -42,10 +41,6 @@ from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# run as a script, this folder comes first on sys.path, and this very file would stand in for
-# the dask package (which distributed imports): put the checkout first instead, before any
-# import that could reach dask
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -194,7 +189,7 @@ def run(
     """Time ``rounds`` local and ``rounds`` Dask passes over ``repeat`` editions of the first
     ``page_count`` aeb-dev pages; written to ``output`` when given."""
     from bench.editions import SEED, edit_counts, editions
-    from bench.machine import machine_info
+    from bench.machine import machine_info, write_result
     from tests.support.corpus import load_aeb_dev
 
     seed = SEED if seed is None else seed
@@ -233,9 +228,7 @@ def run(
         ),
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

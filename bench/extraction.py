@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import sys
@@ -37,9 +36,6 @@ import trafilatura
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# run as a script, this folder comes first on sys.path, and bench/warehouse.py (bench/dask.py)
-# would hide the package of that name: put the checkout first instead
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -161,7 +157,7 @@ def run(
     """Publish ``repeat`` editions of the first ``page_count`` aeb-dev pages (all 91 by
     default); time the loop, then the pass. Written to ``output`` when given."""
     from bench.editions import SEED, edit_counts, editions
-    from bench.machine import machine_info
+    from bench.machine import machine_info, write_result
     from tests.support.corpus import load_aeb_dev
 
     seed = SEED if seed is None else seed
@@ -189,9 +185,7 @@ def run(
         "meets_target": ratio >= TARGET_RATIO and full["articles_stored"] == len(pages),
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

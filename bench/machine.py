@@ -1,10 +1,13 @@
-"""What a benchmark result records about the machine it ran on (issue 8: numbers belong to one)."""
+"""What a benchmark result records about the machine it ran on (issue 8: numbers belong to one),
+and how a result is written."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ("duckdb", "trafilatura", "prefect", "httpx", "lxml")
@@ -54,3 +57,12 @@ def machine_info(load_before: tuple[float, float, float]) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": package_versions(),
     }
+
+
+def write_result(output: Path | None, result: dict[str, Any]) -> None:
+    """Write ``result`` as indented JSON to ``output`` (its folder made if missing); nothing
+    for ``None``."""
+    if output is None:
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -46,10 +46,6 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
-HERE = Path(__file__).resolve().parent
-# run as a script, this folder comes first on sys.path, and bench/warehouse.py (bench/dask.py)
-# would stand in for the package of that name
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

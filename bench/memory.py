@@ -53,9 +53,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# run as a script, this folder comes first on sys.path, and bench/warehouse.py (bench/dask.py)
-# would hide the package of that name: put the checkout first instead
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -370,7 +367,7 @@ def run(
     output: Path | None = None,
 ) -> dict[str, Any]:
     """One fresh process per size, smallest first; written to ``output`` when given."""
-    from bench.machine import machine_info
+    from bench.machine import machine_info, write_result
 
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -406,9 +403,7 @@ def run(
         "total_seconds": time.perf_counter() - started,
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import statistics
@@ -50,9 +49,6 @@ from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# run as a script, this folder comes first on sys.path, and bench/warehouse.py (bench/dask.py)
-# would hide the package of that name: put the checkout first instead
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -217,7 +213,7 @@ def run(
     """Time ``rounds`` flow and ``rounds`` plain passes over ``repeat`` editions of the first
     ``page_count`` aeb-dev pages; written to ``output`` when given."""
     from bench.editions import SEED, edit_counts, editions
-    from bench.machine import machine_info
+    from bench.machine import machine_info, write_result
     from tests.support.corpus import load_aeb_dev
 
     seed = SEED if seed is None else seed
@@ -273,9 +269,7 @@ def run(
         "meets_target": overhead <= TARGET_OVERHEAD and same_work,
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

@@ -33,11 +33,9 @@ import asyncio
 import contextlib
 import cProfile
 import ipaddress
-import json
 import math
 import multiprocessing
 import os
-import platform
 import pstats
 import resource
 import socket
@@ -55,12 +53,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# the checkout first (the feed writer lives in tests/support, shared with the tests), and not
-# bench/, which python puts first for a script and where bench/warehouse.py would shadow the
-# warehouse package
-sys.path[:] = [str(ROOT)] + [
-    p for p in sys.path if Path(p or os.curdir).resolve() not in (ROOT, ROOT / "bench")
-]
+# the checkout importable when run as a script (the feed writer lives in tests/support)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 # project modules are imported inside the functions: the host server is a spawned process that
 # re-imports this file, and it needs none of them
@@ -530,16 +525,6 @@ def politeness(
     }
 
 
-def machine_info(load_before: tuple[float, float, float]) -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def run(
     *,
     feeds: int = 1000,
@@ -554,6 +539,7 @@ def run(
     time a first pass and an all-304 pass. ``per_host_delay`` overrides the default minimum
     gap between requests to one host (``[fetch] per_host_delay_seconds``); ``profile`` is a
     folder for a cProfile dump of each pass. Writes the result to ``output`` if given."""
+    from bench.machine import machine_info, write_result
     from flows.config import parse_config
 
     load_before = os.getloadavg()
@@ -622,9 +608,7 @@ def run(
         and passes["not_modified"]["feeds_not_modified"] == feeds,
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

@@ -43,7 +43,7 @@ to the full size. One 1,000-article batch, loaded after the first thousand, is p
 A part run below its target size is measured but not judged. Prints a table and writes
 bench/results/warehouse.json; exits with status 1 when a judged target is missed. Usage:
 
-    uv run python bench/warehouse.py [--query-articles N] [--load-articles N]
+    uv run python bench/storage.py [--query-articles N] [--load-articles N]
         [--load-budget SECONDS] [--rebuild] [--output PATH]
 """
 
@@ -70,15 +70,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# run as a script, this file's folder comes first on sys.path, and this file's name would hide
-# the warehouse package: put the checkout first instead
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
 
-from bench.machine import machine_info  # noqa: E402
+from bench.machine import machine_info, write_result  # noqa: E402
 from extractors.errors import WarehouseError  # noqa: E402
 from extractors.relevance import score_relevance  # noqa: E402
 from extractors.text import text_hash  # noqa: E402
@@ -788,9 +785,7 @@ def run(
         "pass": {"query": query and query["pass"], "load": load and load["pass"]},
         "machine": machine_info(load_before),
     }
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(output, result)
     return result
 
 

@@ -233,7 +233,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     # issue 8: migration 4's leader_calls aggregated every article of every story before the
-    # leader_call filter applied (about 2 s over a million articles, bench/warehouse.py). The
+    # leader_call filter applied (about 2 s over a million articles, bench/storage.py). The
     # same columns and rows, aggregating only the articles of leader-call stories: an analyst's
     # filter on the stories (first_seen_at) reaches the articles scan as a join filter. The
     # evidence article's source and URL come from that same aggregation, not a second scan of

@@ -1,4 +1,4 @@
-"""The warehouse benchmark's generated warehouse and queries (bench/warehouse.py, issue 8), at a
+"""The warehouse benchmark's generated warehouse and queries (bench/storage.py, issue 8), at a
 small size: the shape it promises, and migration 6's view giving migration 4's rows on it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import warehouse as bench
+from bench import storage as bench
 from warehouse.connection import connect
 from warehouse.schema import MIGRATIONS
 
