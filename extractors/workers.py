@@ -38,14 +38,14 @@ class AnalysisRequest:
 
 
 def _extract_job(
-    html: bytes, url: str, request: AnalysisRequest | None = None
+    html: bytes, url: str, request: AnalysisRequest | None = None, fallback: bool = False
 ) -> ExtractedPage | ExtractionError:
     # runs in the worker: errors travel back as values, so no traceback crosses the pipe
     from extractors.articles import extract_page
     from extractors.features import analyze_text
 
     try:
-        page = extract_page(html, url)
+        page = extract_page(html, url, fallback=fallback)
         if request is None:
             return page
         title = request.title or page.title or ""
@@ -76,9 +76,11 @@ class ExtractionPool:
         time_limit: float = 30.0,
         memory_limit: int | None = 2 * 1024**3,
         max_tasks_per_child: int | None = 500,
+        fallback: bool = False,
     ) -> None:
         self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
         self.time_limit = time_limit
+        self.fallback = fallback  # extract_page's: trafilatura's fallback extractors too
         self._memory_limit = memory_limit
         self._max_tasks = max_tasks_per_child
         self._pool: ProcessPoolExecutor | None = None
@@ -139,7 +141,9 @@ class ExtractionPool:
             generation = self._generation
             try:
                 async with self._slots:
-                    future = loop.run_in_executor(self._pool, _extract_job, html, url, analysis)
+                    future = loop.run_in_executor(
+                        self._pool, _extract_job, html, url, analysis, self.fallback
+                    )
                     return await asyncio.wait_for(future, self.time_limit)
             except TimeoutError:
                 await self._replace(generation, f"{url} ran past {self.time_limit:g} s")

@@ -144,6 +144,8 @@ class ExtractionConfig(_Strict):
     workers: int | None = Field(default=None, ge=1, le=64)
     time_limit_seconds: float = Field(default=30.0, gt=0, le=3600)
     batch_size: int = Field(default=50, ge=1, le=5000)
+    # trafilatura's fallback extractors too (its default): slower, no better on our benchmark
+    fallback: bool = False
 
 
 class MatchingConfig(_Strict):

@@ -173,6 +173,7 @@ def pass_settings(config: Config) -> PassSettings:
         leaders=config.leaders.leaders(),
         extraction_workers=config.extraction.workers,
         extraction_time_limit=config.extraction.time_limit_seconds,
+        extraction_fallback=config.extraction.fallback,
         batch_size=config.extraction.batch_size,
     )
 

@@ -60,6 +60,7 @@ class PassSettings:
     leaders: Leaders = field(default_factory=Leaders.default)
     extraction_workers: int | None = None
     extraction_time_limit: float = 30.0
+    extraction_fallback: bool = False
     batch_size: int = 50
 
 
@@ -86,7 +87,9 @@ async def pass_resources(
     worker extracts in threads, ``flows.runners``)."""
     if pool is None:
         pool = ExtractionPool(
-            settings.extraction_workers, time_limit=settings.extraction_time_limit
+            settings.extraction_workers,
+            time_limit=settings.extraction_time_limit,
+            fallback=settings.extraction_fallback,
         )
     async with Fetcher(settings.fetch) as fetcher, pool:
         robots = RobotsCache(fetcher) if settings.fetch.respect_robots_txt else None

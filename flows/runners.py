@@ -227,8 +227,10 @@ class ThreadExtraction(ExtractionPool):
     memory cap: an address-space limit would apply to the whole worker process.
     """
 
-    def __init__(self, workers: int = 1, *, time_limit: float = 30.0) -> None:
-        super().__init__(workers, time_limit=time_limit, memory_limit=None)
+    def __init__(
+        self, workers: int = 1, *, time_limit: float = 30.0, fallback: bool = False
+    ) -> None:
+        super().__init__(workers, time_limit=time_limit, memory_limit=None, fallback=fallback)
 
     def _new_pool(self) -> ThreadPoolExecutor:  # type: ignore[override]
         return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="newsmon-extract")
@@ -237,7 +239,10 @@ class ThreadExtraction(ExtractionPool):
 def in_process_resources(settings: PassSettings) -> AbstractAsyncContextManager[PassResources]:
     """``flows.pipeline.pass_resources`` with ``ThreadExtraction`` for the pool: what a
     batch needs in a process that may not start worker processes (a Dask worker)."""
-    return pass_resources(settings, ThreadExtraction(time_limit=settings.extraction_time_limit))
+    pool = ThreadExtraction(
+        time_limit=settings.extraction_time_limit, fallback=settings.extraction_fallback
+    )
+    return pass_resources(settings, pool)
 
 
 async def collect_in_process(

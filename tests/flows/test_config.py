@@ -82,3 +82,12 @@ def test_duplicate_feed_is_refused() -> None:
     feed = {"name": "a", "url": "https://example.org/rss"}
     with pytest.raises(ConfigError, match="listed twice"):
         parse_config({"feeds": [feed, feed]})
+
+
+def test_extraction_fallback_reaches_the_pass_settings(tmp_path: Path) -> None:
+    from flows.passes import pass_settings
+
+    assert pass_settings(load_config(write(tmp_path, GOOD))).extraction_fallback is False
+    config = load_config(write(tmp_path, GOOD + "\n[extraction]\nfallback = true\n"))
+    assert config.extraction.fallback is True
+    assert pass_settings(config).extraction_fallback is True
