@@ -37,7 +37,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -98,11 +100,31 @@ class Sentence:
 
 @dataclass(frozen=True)
 class CopyText:
-    """A text prepared for ``compare``: its words, shingle set and sentences."""
+    """A text prepared for ``compare``: its word count, shingle set and sentences.
 
-    words: tuple[str, ...]
+    Made with the text (in the extraction worker, ``extractors.features``) or for a stored
+    candidate. The sentences' bigrams, and their index, are worked out on the first ``compare``
+    and kept: a stored text is compared with every version that comes after it (issue 8).
+    """
+
+    n_words: int
     shingles: frozenset[int]
     sentences: tuple[Sentence, ...]
+
+    @cached_property
+    def grams(self) -> tuple[frozenset[tuple[str, str]], ...]:
+        """Each sentence's word bigrams."""
+        return tuple(_bigrams(s) for s in self.sentences)
+
+    @cached_property
+    def gram_index(self) -> dict[tuple[str, str], list[int]]:
+        """bigram -> the sentences long enough to align that have it."""
+        by_gram: dict[tuple[str, str], list[int]] = {}
+        for j, (sentence, grams) in enumerate(zip(self.sentences, self.grams, strict=True)):
+            if len(sentence.tokens) >= MIN_SENTENCE_TOKENS:
+                for gram in grams:
+                    by_gram.setdefault(gram, []).append(j)
+        return by_gram
 
 
 @dataclass(frozen=True)
@@ -183,11 +205,13 @@ def anchor_keys(hashes: list[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(chosen))[:MAX_ANCHORS]
 
 
-def fingerprint(text: str, words: list[str] | None = None) -> CopyFingerprint:
-    """The index keys of ``text`` (no keys for an empty text); ``words``: its ``tokens``,
-    when the caller has them already."""
+def fingerprint(
+    text: str, words: list[str] | None = None, hashes: list[int] | None = None
+) -> CopyFingerprint:
+    """The index keys of ``text`` (no keys for an empty text); ``words``: its ``tokens``, and
+    ``hashes``: their ``shingle_hashes``, when the caller has them already."""
     words = tokens(text) if words is None else words
-    hashes = shingle_hashes(words)
+    hashes = shingle_hashes(words) if hashes is None else hashes
     if not hashes:
         return CopyFingerprint(0, (), ())
     return CopyFingerprint(len(words), band_keys(minhash(hashes)), anchor_keys(hashes))
@@ -233,25 +257,18 @@ def _abbreviation(word: str) -> bool:
     return len(word) == 1 or word in _ABBREVIATIONS
 
 
-def _bigrams(sentence: Sentence) -> set[tuple[str, str]]:
-    return set(zip(sentence.tokens, sentence.tokens[1:], strict=False))
+def _bigrams(sentence: Sentence) -> frozenset[tuple[str, str]]:
+    return frozenset(zip(sentence.tokens, sentence.tokens[1:], strict=False))
 
 
-def align(
-    new: list[Sentence], stored: list[Sentence], min_similarity: float
-) -> list[tuple[int, int, float]]:
+def align(new: CopyText, stored: CopyText, min_similarity: float) -> list[tuple[int, int, float]]:
     """One-to-one sentence pairs (new index, stored index, Dice) at or above ``min_similarity``."""
-    stored_grams = [_bigrams(s) for s in stored]
-    by_gram: dict[tuple[str, str], list[int]] = {}
-    for j, grams in enumerate(stored_grams):
-        if len(stored[j].tokens) >= MIN_SENTENCE_TOKENS:
-            for gram in grams:
-                by_gram.setdefault(gram, []).append(j)
+    stored_grams = stored.grams
+    by_gram = stored.gram_index
     pairs: list[tuple[float, int, int]] = []
-    for i, sentence in enumerate(new):
+    for i, (sentence, grams) in enumerate(zip(new.sentences, new.grams, strict=True)):
         if len(sentence.tokens) < MIN_SENTENCE_TOKENS:
             continue
-        grams = _bigrams(sentence)
         shared = Counter(j for gram in grams for j in by_gram.get(gram, ()))
         for j, count in shared.items():
             dice = 2 * count / (len(grams) + len(stored_grams[j]))
@@ -268,10 +285,12 @@ def align(
     return sorted(aligned)
 
 
-def prepare(text: str) -> CopyText:
-    """Tokenise ``text`` once for any number of comparisons."""
-    words = tokens(text)
-    return CopyText(tuple(words), frozenset(shingle_hashes(words)), tuple(sentences(text)))
+def prepare(text: str, words: list[str] | None = None, hashes: list[int] | None = None) -> CopyText:
+    """Tokenise ``text`` once for any number of comparisons (``words`` and ``hashes`` as for
+    ``fingerprint``)."""
+    words = tokens(text) if words is None else words
+    hashes = shingle_hashes(words) if hashes is None else hashes
+    return CopyText(len(words), frozenset(hashes), tuple(sentences(text)))
 
 
 def _counts(sentence: Sentence) -> bool:
@@ -279,7 +298,7 @@ def _counts(sentence: Sentence) -> bool:
 
 
 def _common_ending(
-    aligned: list[tuple[int, int, float]], new: list[Sentence], stored: list[Sentence]
+    aligned: list[tuple[int, int, float]], new: Sequence[Sentence], stored: Sequence[Sentence]
 ) -> set[tuple[int, int]]:
     """The aligned pairs that end both texts in step (lines without evidence are skipped)."""
     pairs = {(i, j) for i, j, _ in aligned}
@@ -308,8 +327,8 @@ def compare(
     shared = len(new.shingles & stored.shingles)
     containment = shared / min(len(new.shingles), len(stored.shingles))
     jaccard = shared / len(new.shingles | stored.shingles)
-    new_s, stored_s = list(new.sentences), list(stored.sentences)
-    aligned = align(new_s, stored_s, thresholds.sentence_similarity)
+    new_s, stored_s = new.sentences, stored.sentences
+    aligned = align(new, stored, thresholds.sentence_similarity)
     ending = _common_ending(aligned, new_s, stored_s) if same_source else set()
     prose = [
         (i, j)
@@ -320,7 +339,7 @@ def compare(
     aligned_tokens = sum(new_s[i].evidence for i, _ in told)
     longer = max(sum(s.evidence for s in new_s), sum(s.evidence for s in stored_s))
     share = aligned_tokens / longer if longer else 0.0
-    long_enough = min(len(new.words), len(stored.words)) >= thresholds.min_tokens
+    long_enough = min(new.n_words, stored.n_words) >= thresholds.min_tokens
     rewrite = (
         len(told) >= thresholds.min_aligned_sentences
         and aligned_tokens >= thresholds.min_aligned_tokens

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from extractors.copies import CopyFingerprint, fingerprint
+from extractors.copies import CopyFingerprint, CopyText, fingerprint, prepare, shingle_hashes
 from extractors.leader_calls import Leaders, detect_leader_call
 from extractors.relevance import Lexicon, score_relevance
 from extractors.stories import StoryFeatures, story_features
@@ -32,9 +32,13 @@ class MatchFeatures:
     text_hash: str
     fingerprint: CopyFingerprint
     story: StoryFeatures
+    # the text as copy verification compares it (``extractors.copies.compare``)
+    copy_text: CopyText
 
     def fits(self, title: str, text_digest: str) -> bool:
-        return self.title == title and self.text_hash == text_digest
+        # features pickled by an older version (a staged batch) may lack a newer field
+        complete = all(hasattr(self, name) for name in self.__dataclass_fields__)
+        return complete and self.title == title and self.text_hash == text_digest
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,13 @@ def match_features(
 ) -> MatchFeatures:
     """The copy fingerprint and story features of ``title`` and ``text``."""
     words = tokens(text) if words is None else words
+    hashes = shingle_hashes(words)  # once, for the fingerprint and the prepared text
     return MatchFeatures(
         title=title,
         text_hash=digest if digest is not None else text_hash(text, words),
-        fingerprint=fingerprint(text, words),
+        fingerprint=fingerprint(text, words, hashes),
         story=story_features(title, text),
+        copy_text=prepare(text, words, hashes),
     )
 
 

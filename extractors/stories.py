@@ -122,8 +122,9 @@ class StoryFeatures:
         return found
 
 
+@lru_cache(maxsize=65536)
 def term_key(term: str) -> int:
-    """A stable signed 64-bit key for a profile term."""
+    """A stable signed 64-bit key for a profile term (terms recur: each is hashed once)."""
     digest = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 

@@ -25,9 +25,10 @@ from prefect.utilities.annotations import quote
 from extractors.types import Article, FeedItem, FeedPoll, FeedState, PassError, RunStats
 from flows.alerts import AlertReport, deliver_alerts
 from flows.config import load_config
-from flows.passes import Progress, Stages, load_batch, run_pass
+from flows.passes import Progress, Stages, run_pass
 from flows.pipeline import FeedSpec, PassSettings, collect_articles, poll_feeds
 from flows.runners import collect_in_process, pass_runner
+from flows.writing import load_batch
 from warehouse.connection import default_db_path
 from warehouse.loads import LoadResult
 from warehouse.outbox import PendingAlert

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -38,16 +37,15 @@ from flows.pipeline import (
     pass_resources,
     poll_feeds,
 )
+from flows.writing import MATCHING, batch_writer, load_batch, load_staged
 from warehouse.connection import (
     DEFAULT_LOCK_TIMEOUT,
-    load_memory_limit,
     lock_patience,
     open_warehouse,
 )
 from warehouse.loads import (
     LoadResult,
     finish_run,
-    load_articles,
     record_errors,
     record_feed_polls,
     start_run,
@@ -58,7 +56,6 @@ from warehouse.matching import MatchSettings
 from warehouse.queries import feed_states, known_urls, listed
 from warehouse.search import rebuild_search_index
 from warehouse.snapshot import refresh_snapshot
-from warehouse.staging import read_batch, stage_batch, staged_batches
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,67 +80,6 @@ CollectStage = Callable[
     [Sequence[FeedItem], PassSettings], Awaitable[tuple[list[Article], list[PassError]]]
 ]
 LoadStage = Callable[[str, Sequence[Article], Sequence[PassError], str], Awaitable[LoadResult]]
-
-
-# the [matching] settings of the pass in progress (issue 3). Load stages are called with four
-# arguments (flows.monitor wraps them as tasks), so run_pass hands the settings over in context,
-# as flows.pipeline does its resources; a caller may still pass them explicitly.
-_MATCHING: ContextVar[MatchSettings | None] = ContextVar("newsmon_matching", default=None)
-
-
-def write_batch(
-    db_path: str,
-    articles: Sequence[Article],
-    errors: Sequence[PassError],
-    run_id: str,
-    matching: MatchSettings | None = None,
-) -> LoadResult:
-    """Store one batch and its errors, holding the write connection for this step only.
-
-    If the file stays locked (a reader holding it open), the batch is staged next to the
-    database and loaded at the start of the next pass: fetched work is never thrown away.
-    """
-    try:
-        return _store(db_path, articles, errors, run_id, matching or _MATCHING.get())
-    except WarehouseLocked as exc:
-        LOGGER.warning("%s", exc)
-        stage_batch(db_path, articles, errors, run_id)
-        return LoadResult((), 0, 0, 0, staged=len(articles))
-
-
-def _store(
-    db_path: str,
-    articles: Sequence[Article],
-    errors: Sequence[PassError],
-    run_id: str,
-    matching: MatchSettings | None,
-) -> LoadResult:
-    with open_warehouse(db_path, memory_limit=load_memory_limit()) as con:
-        result = load_articles(con, articles, run_id=run_id, matching=matching)
-        record_errors(con, run_id, errors)
-    return result
-
-
-def load_staged(db_path: str, matching: MatchSettings | None) -> int:
-    """Load the batches earlier passes staged, oldest first; return how many articles."""
-    loaded = 0
-    for path in staged_batches(db_path):
-        run_id, articles, errors = read_batch(path)
-        result = _store(db_path, articles, errors, run_id, matching)
-        path.unlink()
-        loaded += len(result.new_ids)
-        LOGGER.info("loaded %d staged articles from %s", len(result.new_ids), path.name)
-    return loaded
-
-
-async def load_batch(
-    db_path: str,
-    articles: Sequence[Article],
-    errors: Sequence[PassError],
-    run_id: str,
-    matching: MatchSettings | None = None,
-) -> LoadResult:
-    return await asyncio.to_thread(write_batch, db_path, articles, errors, run_id, matching)
 
 
 AlertStage = Callable[[str, Sequence[str]], Awaitable[AlertReport]]
@@ -306,7 +242,7 @@ async def _run_pass(
     stats.feeds_skipped = len(feeds) - len(due)
     if stats.feeds_skipped:
         LOGGER.info("%d feeds not due yet, skipped", stats.feeds_skipped)
-    matching = _MATCHING.set(config.matching.settings())
+    matching = MATCHING.set(config.matching.settings())
     try:
         # work an earlier pass fetched but could not load goes in first (issue 5)
         stats.articles_new += await asyncio.to_thread(load_staged, db, config.matching.settings())
@@ -322,7 +258,9 @@ async def _run_pass(
             todo = await asyncio.to_thread(_unknown_items, db, items)
             stats.items_new = len(todo)
             LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
-            await _collect_and_load(db, todo, settings, stages, stats, progress, window)
+            # one write connection for all the batches (flows.writing)
+            with batch_writer(db):
+                await _collect_and_load(db, todo, settings, stages, stats, progress, window)
             try:
                 await asyncio.to_thread(_repoll_unfinished, db, polls, todo)
             except WarehouseLocked as exc:
@@ -342,7 +280,7 @@ async def _run_pass(
         stats.status = "failed"
         raise
     finally:
-        _MATCHING.reset(matching)
+        MATCHING.reset(matching)
         stats.finished_at = datetime.now(UTC)
         try:
             with open_warehouse(db) as con:

@@ -35,7 +35,6 @@ from datetime import datetime, timedelta
 import duckdb
 
 from extractors.copies import (
-    CopyFingerprint,
     CopyText,
     CopyThresholds,
     anchor_share,
@@ -124,20 +123,26 @@ class _PreparedTexts:
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._texts: OrderedDict[str, CopyText] = OrderedDict()
+        self._texts: OrderedDict[str, tuple[str, CopyText]] = OrderedDict()
 
     def get(self, article_id: str, text: str) -> CopyText:
-        prepared = self._texts.get(article_id)
-        if prepared is None:
-            prepared = self._texts[article_id] = prepare(text)
-            if len(self._texts) > self.size:
-                self._texts.popitem(last=False)
-        else:
+        """``text`` prepared; kept under ``article_id`` for as long as the text is the same."""
+        found = self._texts.get(article_id)
+        if found is not None and found[0] == text:
             self._texts.move_to_end(article_id)
+            return found[1]
+        prepared = prepare(text)
+        self.put(article_id, text, prepared)
         return prepared
 
+    def put(self, article_id: str, text: str, prepared: CopyText) -> None:
+        self._texts[article_id] = (text, prepared)
+        self._texts.move_to_end(article_id)
+        if len(self._texts) > self.size:
+            self._texts.popitem(last=False)
 
-# stored articles never change their text, so a prepared text stays valid for the process
+
+# kept for the process: a pass's batches, and the next pass, meet the same wire texts again
 _PREPARED = _PreparedTexts()
 
 
@@ -220,7 +225,9 @@ class Matcher:
         """Decide ``article``'s root and story and remember it for the articles after it."""
         when = seen_at(article)
         features = self._features.pop(article.article_id, None) or features_of(article)
-        copy_of, story_id = self._match_copy(article, features.fingerprint, when)
+        copy_of, story_id = self._match_copy(article, features, when)
+        # later articles compare with this one's text as the worker prepared it
+        _PREPARED.put(article.article_id, article.text, features.copy_text)
         profile = self._profile(features.story.terms())
         new_story = False
         if story_id is None:
@@ -263,8 +270,9 @@ class Matcher:
         return self._decisions[article_id]
 
     def _match_copy(
-        self, article: Article, keys: CopyFingerprint, when: datetime
+        self, article: Article, features: MatchFeatures, when: datetime
     ) -> tuple[str | None, str | None]:
+        keys = features.fingerprint
         if keys.n_tokens < self.settings.copy.min_tokens:
             return None, None
         postings = self._lookup_copy_keys(keys.keys)
@@ -299,7 +307,7 @@ class Matcher:
         if not ranked:
             return None, None
         self._load_known(ranked)
-        new_text = prepare(article.text)
+        new_text = features.copy_text
         best: tuple[float, datetime, str] | None = None
         chosen: _Known | None = None
         for aid in ranked:

@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
 
+from flows import writing
 from flows.demo import serve_seeds
 from flows.monitor import monitor
 from warehouse.connection import open_warehouse
@@ -85,7 +86,17 @@ async def _flow_run_details(flow_run_id: str) -> tuple[str, list[str], list[str]
     )
 
 
-def test_a_pass_is_one_flow_run_with_batch_tasks(tmp_path: Path) -> None:
+def test_a_pass_is_one_flow_run_with_batch_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_connect = writing.connect
+
+    def counted(path: Any, **kwargs: Any) -> Any:
+        opened.append(str(path))
+        return real_connect(path, **kwargs)
+
+    monkeypatch.setattr(writing, "connect", counted)
     db = tmp_path / "w.duckdb"
     with serve_seeds(port=0) as feed_url:
         config = write_config(tmp_path, feed_url)
@@ -102,6 +113,8 @@ def test_a_pass_is_one_flow_run_with_batch_tasks(tmp_path: Path) -> None:
     assert sum(name.startswith("poll-feeds") for name in task_names) == 1
     assert sum(name.startswith("collect-articles") for name in task_names) == 3
     assert sum(name.startswith("load-batch") for name in task_names) == 3
+    # the three load tasks share the pass's write connection (flows.writing)
+    assert opened == [str(db)]
     # library logs (feed parsing in flows.pipeline) reach the flow run's logs
     assert any("items" in message and "feed.xml" in message for message in logs)
     assert artifacts and "articles_new" in artifacts[0]

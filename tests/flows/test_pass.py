@@ -13,9 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from extractors.relevance import score_relevance
 from extractors.text import text_hash
 from extractors.types import Article, RunStats
+from flows import writing
 from flows.config import Config, parse_config
 from flows.passes import run_pass
 from tests.support.sites import Site, serve_site
@@ -180,6 +183,31 @@ def test_known_items_are_not_fetched_again(tmp_path: Path) -> None:
     assert second.items_new == 1 and second.articles_new == 1
     assert len(a_requests) == 1
     assert rows(db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_the_batches_of_a_pass_share_one_write_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_connect = writing.connect
+
+    def counted(path: Any, **kwargs: Any) -> Any:
+        opened.append(str(path))
+        return real_connect(path, **kwargs)
+
+    monkeypatch.setattr(writing, "connect", counted)
+    db = tmp_path / "w.duckdb"
+    places = ("Geneva", "Vienna", "Oslo", "Rome", "Bern")
+    with serve_site() as site:
+        items = [(f"/{n}", f"Talks in {place}") for n, place in enumerate(places)]
+        site.add("/feed.xml", rss(site, items), content_type="application/rss+xml")
+        for (path, title), place in zip(items, places, strict=True):
+            site.add(path, page(title, BODY.replace("Geneva", place)))
+        stats = run(config_for(("feed", site.url("/feed.xml"))), db)  # batches of two
+    assert stats.status == "completed" and stats.articles_new == 5
+    assert opened == [str(db)]
+    # the connection was closed after the last batch: the file opens elsewhere
+    assert rows(db, "SELECT count(*) FROM articles") == [(5,)]
 
 
 def test_one_article_reached_by_two_urls_is_stored_once(tmp_path: Path) -> None:
