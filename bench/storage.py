@@ -31,7 +31,9 @@ connection, DuckDB's buffers empty; the operating system's file cache is warm), 
 warm.
 
 Load. Synthetic articles (450 Zipf-weighted words of the same paragraphs; 20% reprints and
-10% updated copies of a recent article) dated at 100,000 per 30 days are stored through
+10% updated copies of a recent article) dated at 100,000 per 30 days, carrying the features
+the extraction workers compute in a pass (copy fingerprint, prepared text, story terms: made
+with the articles, not timed), are stored through
 ``warehouse.loads.load_articles``, the pass's load path, into a fresh file, in batches of the
 pass's default size (``[extraction] batch_size``) and of 1,000, each run stopping when
 ``--load-budget`` seconds are spent; the rate then extrapolates to the target size (marked
@@ -77,7 +79,7 @@ import pyarrow as pa  # noqa: E402
 
 from bench.machine import machine_info, write_result  # noqa: E402
 from extractors.errors import WarehouseError  # noqa: E402
-from extractors.relevance import score_relevance  # noqa: E402
+from extractors.features import analyze_text  # noqa: E402
 from extractors.text import text_hash  # noqa: E402
 from extractors.types import Article  # noqa: E402
 from flows import variants  # noqa: E402
@@ -547,8 +549,11 @@ def run_query_part(articles: int, *, rebuild: bool = False) -> dict[str, Any]:
 
 
 def make_article(key: str, outlet: str, title: str, text: str, when: datetime) -> Article:
-    """An article as the pipeline hands it to the load: hashed, scored, fetched 5 min late."""
+    """An article as the pipeline hands it to the load, fetched 5 min late: hashed, scored and
+    with the copy and story features the extraction worker computes with the text
+    (``extractors.features.analyze_text``; not part of the load's time, as in a pass)."""
     url = f"https://{variants.slug(outlet)}.example/{key}"
+    analysis = analyze_text(title, text)
     return Article(
         article_id=key,
         url=url,
@@ -557,10 +562,12 @@ def make_article(key: str, outlet: str, title: str, text: str, when: datetime) -
         source=outlet,
         title=title,
         text=text,
-        text_hash=text_hash(text),
+        text_hash=analysis.text_hash or text_hash(text),
         fetched_at=when + timedelta(minutes=5),
         published_at=when,
-        relevance=score_relevance(title, text),
+        relevance=analysis.relevance,
+        leader_call_evidence=analysis.leader_call_evidence,
+        features=analysis.features,
     )
 
 

@@ -93,12 +93,16 @@ def lookup_rows(
 def lookup_keys(
     con: duckdb.DuckDBPyConnection, select_sql: str, keys: Sequence[int]
 ) -> list[tuple[Any, ...]]:
-    """``select_sql WHERE key IN (keys)`` on a table the window bounds (issue 8).
+    """``select_sql WHERE key IN (keys)`` on a table keyed by an integer ``key`` (issue 8).
 
     A few keys (one article) are looked up in the ART index, chunk by chunk. The keys of a
-    whole batch (thousands) go in at once as a semi-join, one scan of the table: that table
-    holds the window only (``prune_postings``), so the scan costs what the window holds, not
-    the history, and a batch makes one query instead of one per article.
+    whole batch (thousands) go in at once as a semi-join, one scan of the table's key column.
+    ``copy_keys`` and ``story_keys`` hold the window only (``prune_postings``), so their scan
+    costs what the window holds, not the history. ``term_counts`` (the vocabulary) and
+    ``story_sources`` grow with the history: a semi-join of 5,000 keys took 3.5 ms over
+    100,000 rows, 13 ms over 1,000,000 and 37 ms over 3,000,000, against 7 to 10 ms for each
+    IN list of 1,024 keys (DuckDB 1.5.5, this machine), so the scan stays the cheaper way up
+    to millions of rows.
     """
     if len(keys) <= 4 * CHUNK:
         return lookup_rows(con, select_sql, "key", keys)

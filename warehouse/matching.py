@@ -62,6 +62,7 @@ from warehouse.match_index import (
     TERM_COUNTS,
     copy_postings,
     insert_postings,
+    lookup_keys,
     lookup_rows,
     story_postings,
     upsert_stories,
@@ -182,6 +183,7 @@ class Matcher:
         self._stories: dict[str, _Story] = {}
         self._sources: dict[int, tuple[str, str] | None] = {}
         self._new_sources: list[tuple[int, str, str]] = []
+        self._created: set[str] = set()  # stories this load started: nothing stored of them
 
     def prefetch(self, articles: Sequence[Article]) -> None:
         """Fill the caches for a whole batch with a few bulk lookups (issue 8).
@@ -203,23 +205,33 @@ class Matcher:
         postings = self._lookup_copy_keys(sorted(copy_keys))
         terms = {term_key(t) for _, f in features for t in f.story.terms()}
         self._load_df(sorted(terms | {_DOCS_KEY}))
-        entity_days: set[int] = set()
+        days_of: list[set[int]] = []
         for article, f in features:
             when = seen_at(article)
             days = range(day_of(when - self._story_window), day_of(when + self._story_window) + 1)
-            entity_days.update(entity_day_key(e, d) for e in f.story.entities for d in days)
+            days_of.append({entity_day_key(e, d) for e in f.story.entities for d in days})
+        entity_days = set().union(*days_of)
         story_hits = self._lookup_story_keys(sorted(entity_days))
         candidates = {aid for k in copy_keys for aid, _, _ in postings.get(k, ())}
         if len(candidates) <= self.settings.max_candidates * max(len(articles), 1):
             self._load_known(sorted(candidates))
         stories = {sid for k in entity_days for sid in story_hits.get(k, ())}
         self._load_stories(sorted(stories))
-        # the (story, source) rows an article may need when it joins one of those stories
-        stories |= {k.story_id for k in self._known.values()}
-        sources = {a.source for a in articles if a.source}
-        self._load_sources(
-            sorted({term_key(f"{sid}\x00{src}") for sid in stories for src in sources})
-        )
+        # the (story, source) rows an article may need: its own source with each story it may
+        # join (those its entities point at, its copy candidates'), not every pair of the batch
+        pairs: set[int] = set()
+        for (article, f), keys in zip(features, days_of, strict=True):
+            if not article.source:
+                continue
+            mine = {sid for k in keys for sid in story_hits.get(k, ())}
+            mine.update(
+                self._known[aid].story_id
+                for k in f.fingerprint.keys
+                for aid, _, _ in postings.get(k, ())
+                if aid in self._known
+            )
+            pairs.update(term_key(f"{sid}\x00{article.source}") for sid in mine)
+        self._load_sources(sorted(pairs))
 
     def match(self, article: Article) -> Match:
         """Decide ``article``'s root and story and remember it for the articles after it."""
@@ -235,6 +247,7 @@ class Matcher:
         if story_id is None:
             story_id, new_story = article.article_id, True
             self.stories_new += 1
+            self._created.add(story_id)
             self._stories[story_id] = _Story(story_id, article.title, when, when, 0, 0, {})
         if copy_of is not None and self._reroots(copy_of, when):
             # same batch, published earlier than the root it matched: it becomes the root
@@ -394,6 +407,8 @@ class Matcher:
         story.dirty = True
         if article.source:
             key = term_key(f"{story_id}\x00{article.source}")
+            if story_id in self._created:
+                self._sources.setdefault(key, None)
             self._load_sources([key])
             if self._sources.get(key) is None:
                 self._sources[key] = (story_id, article.source)
@@ -435,7 +450,7 @@ class Matcher:
         missing = [k for k in dict.fromkeys(keys) if k not in self._df]
         for key in missing:
             self._df[key] = 0
-        for key, df in lookup_rows(self.con, TERM_COUNTS, "key", missing, chunk_size=UNIQUE_CHUNK):
+        for key, df in lookup_keys(self.con, TERM_COUNTS, missing):
             self._df[key] = int(df)
 
     def _load_stories(self, story_ids: Sequence[str]) -> None:
@@ -454,9 +469,7 @@ class Matcher:
         missing = [k for k in keys if k not in self._sources]
         for key in missing:
             self._sources[key] = None
-        for key, story_id, source in lookup_rows(
-            self.con, STORY_SOURCES, "key", missing, chunk_size=UNIQUE_CHUNK
-        ):
+        for key, story_id, source in lookup_keys(self.con, STORY_SOURCES, missing):
             self._sources[key] = (story_id, source)
 
     def flush(self) -> None:
