@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from extractors.errors import BlockedAddressError
 from extractors.fetching import Fetcher, FetchSettings
 from extractors.robots import RobotsCache, RobotsDenied, parse_robots
-from tests.extractors.test_fetching import loopback_only  # noqa: F401 - the autouse guard
+from tests.support.network import loopback_only  # noqa: F401 - the autouse guard
 from tests.support.sites import Site, serve_site
 
 

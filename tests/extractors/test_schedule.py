@@ -23,9 +23,10 @@ from extractors.schedule import (
 from extractors.types import FeedItem, FeedPoll, ParsedFeed, RunStats
 from flows.config import parse_config
 from flows.passes import run_pass
-from tests.extractors.test_fetching import loopback_only  # noqa: F401 - the autouse guard
-from tests.flows.test_pass import page, rows
+from tests.support.network import loopback_only  # noqa: F401 - the autouse guard
+from tests.support.pages import page
 from tests.support.sites import Site, serve_site
+from tests.support.warehouse import rows
 
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
 URL = "https://example.com/feed.xml"

@@ -28,7 +28,7 @@ from extractors.errors import ConfigError
 from flows.config import RunConfig, parse_config
 from flows.monitor import monitor
 from flows.runners import local_cluster_kwargs, start_dask_task_runner
-from tests.flows.test_pass import BODY, page, rss
+from tests.support.pages import BODY, page, rss
 from tests.support.sites import Site, serve_site
 from warehouse.connection import open_warehouse
 

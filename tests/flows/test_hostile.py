@@ -4,7 +4,7 @@ Each test serves a healthy feed beside the fault, runs two passes into a DuckDB 
 checks: both passes complete, the healthy feed's articles are stored, the fault is recorded
 with a readable reason, the peak memory of the process grew by far less than 1 GB, and the
 second pass duplicates nothing. Every server is on loopback; the ``loopback_only`` guard
-(tests/extractors/test_fetching.py) refuses any connect beyond it and any DNS lookup, and
+(tests/support/network.py) refuses any connect beyond it and any DNS lookup, and
 targets beyond loopback are named only through a stub resolver.
 
 The end of the file holds property tests of feed parsing over mutated corpus files.
@@ -35,7 +35,7 @@ from extractors.feeds import parse_feed
 from extractors.types import ParsedFeed, RunStats
 from flows.config import Config, parse_config
 from flows.passes import run_pass
-from tests.extractors.test_fetching import (
+from tests.support.network import (
     NetworkGuard,
     answer,
     canary,
@@ -45,8 +45,9 @@ from tests.extractors.test_fetching import (
     scripted_server,
     stub_resolver,
 )
-from tests.flows.test_pass import BODY, page, rows
+from tests.support.pages import BODY, page
 from tests.support.sites import Route, Site, serve_site
+from tests.support.warehouse import rows
 
 MB = 1024 * 1024
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "feeds"

@@ -21,38 +21,11 @@ from extractors.types import Article, RunStats
 from flows import writing
 from flows.config import Config, parse_config
 from flows.passes import run_pass
-from tests.support.sites import Site, serve_site
+from tests.support.pages import BODY, page, rss
+from tests.support.sites import serve_site
+from tests.support.warehouse import rows
 from warehouse.connection import open_warehouse
 from warehouse.loads import load_articles
-
-BODY = (
-    "WASHINGTON - U.S. Secretary of State and Russian Foreign Minister Sergei Lavrov met in "
-    "Geneva on Thursday for talks on arms control, the State Department said. "
-) * 4
-
-
-def page(title: str, body: str = BODY, canonical: str | None = None) -> str:
-    link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
-    paragraphs = "".join(f"<p>{s.strip()}.</p>" for s in body.split(".") if s.strip())
-    return (
-        f"<html lang='en'><head><title>{title}</title>{link}</head><body>"
-        f"<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
-        f"<article><h1>{title}</h1>{paragraphs}</article>"
-        f"<footer>Copyright Example News</footer></body></html>"
-    )
-
-
-def rss(site: Site, items: list[tuple[str, str]], summary: str = "A summary from the feed.") -> str:
-    entries = "".join(
-        f"<item><title>{title}</title><link>{site.url(path)}</link><guid>{path}</guid>"
-        f"<pubDate>Thu, 19 Nov 2026 10:0{i}:00 GMT</pubDate>"
-        f"<description>{summary} ({title})</description></item>"
-        for i, (path, title) in enumerate(items)
-    )
-    return (
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>Example</title>"
-        f"<link>{site.url('/')}</link>{entries}</channel></rss>"
-    )
 
 
 def config_for(*feeds: tuple[str, str]) -> Config:
@@ -67,11 +40,6 @@ def config_for(*feeds: tuple[str, str]) -> Config:
 
 def run(config: Config, db: Path) -> RunStats:
     return asyncio.run(run_pass(config, db, run_id=str(uuid.uuid4())))
-
-
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with open_warehouse(db, read_only=True) as con:
-        return [tuple(r) for r in con.execute(sql).fetchall()]
 
 
 def closed_port() -> int:

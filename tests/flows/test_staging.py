@@ -14,7 +14,7 @@ from pathlib import Path
 from extractors.types import RunStats
 from flows.config import parse_config
 from flows.passes import run_pass
-from tests.flows.test_pass import page, rss
+from tests.support.pages import page, rss
 from tests.support.sites import serve_site
 from warehouse.connection import open_warehouse
 from warehouse.staging import staged_batches
