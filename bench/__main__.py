@@ -354,6 +354,15 @@ def plot(parts: dict[str, Any], path: Path, machine: dict[str, Any]) -> bool:
             markersize=9,
             label="trafilatura.extract loop, 1 process",
         )
+        parallel = extraction.get("parallel")
+        if isinstance(parallel, dict):
+            speed.plot(
+                [pages],
+                [parallel["pages_per_second"]],
+                "+",
+                markersize=11,
+                label=f"the same loop, {parallel['processes']} processes (ceiling)",
+            )
     orchestration = parts.get("orchestration")
     if isinstance(orchestration, dict) and "flow_pages_per_second" in orchestration:
         speed.plot(
