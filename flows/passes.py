@@ -158,9 +158,10 @@ def _repoll_unfinished(db_path: str, polls: Sequence[FeedPoll], todo: Sequence[F
 
 
 def _unknown_items(db_path: str, items: Sequence[FeedItem]) -> list[FeedItem]:
+    canonical = [canonicalize_url(i.url) for i in items]
     with open_warehouse(db_path) as con:
-        known = known_urls(con, (canonicalize_url(i.url) for i in items))
-    return [i for i in items if canonicalize_url(i.url) not in known]
+        known = known_urls(con, canonical)
+    return [i for i, url in zip(items, canonical, strict=True) if url not in known]
 
 
 async def run_pass(
