@@ -19,9 +19,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
 
-from flows import writing
 from flows.demo import serve_seeds
 from flows.monitor import monitor
+from tests.support.warehouse import writer_opens
 from warehouse.connection import open_warehouse
 
 pytestmark = [
@@ -89,14 +89,7 @@ async def _flow_run_details(flow_run_id: str) -> tuple[str, list[str], list[str]
 def test_a_pass_is_one_flow_run_with_batch_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened: list[str] = []
-    real_connect = writing.connect
-
-    def counted(path: Any, **kwargs: Any) -> Any:
-        opened.append(str(path))
-        return real_connect(path, **kwargs)
-
-    monkeypatch.setattr(writing, "connect", counted)
+    opened = writer_opens(monkeypatch)
     db = tmp_path / "w.duckdb"
     with serve_seeds(port=0) as feed_url:
         config = write_config(tmp_path, feed_url)

@@ -11,19 +11,17 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from extractors.relevance import score_relevance
 from extractors.text import text_hash
 from extractors.types import Article, RunStats
-from flows import writing
 from flows.config import Config, parse_config
 from flows.passes import run_pass
 from tests.support.pages import BODY, page, rss
 from tests.support.sites import serve_site
-from tests.support.warehouse import rows
+from tests.support.warehouse import rows, writer_opens
 from warehouse.connection import open_warehouse
 from warehouse.loads import load_articles
 
@@ -156,14 +154,7 @@ def test_known_items_are_not_fetched_again(tmp_path: Path) -> None:
 def test_the_batches_of_a_pass_share_one_write_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened: list[str] = []
-    real_connect = writing.connect
-
-    def counted(path: Any, **kwargs: Any) -> Any:
-        opened.append(str(path))
-        return real_connect(path, **kwargs)
-
-    monkeypatch.setattr(writing, "connect", counted)
+    opened = writer_opens(monkeypatch)
     db = tmp_path / "w.duckdb"
     places = ("Geneva", "Vienna", "Oslo", "Rome", "Bern")
     with serve_site() as site:
