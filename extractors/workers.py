@@ -27,6 +27,11 @@ LOGGER = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
+def default_workers() -> int:
+    """Extraction processes when none are configured: one per core, at most eight."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
 @dataclass(frozen=True)
 class AnalysisRequest:
     """Analyse the extracted text in the worker too (``extractors.features``): the feed item's
@@ -78,7 +83,7 @@ class ExtractionPool:
         max_tasks_per_child: int | None = 500,
         fallback: bool = False,
     ) -> None:
-        self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
+        self.workers = workers or default_workers()
         self.time_limit = time_limit
         self.fallback = fallback  # extract_page's: trafilatura's fallback extractors too
         self._memory_limit = memory_limit

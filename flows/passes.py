@@ -243,10 +243,11 @@ async def _run_pass(
     stats.feeds_skipped = len(feeds) - len(due)
     if stats.feeds_skipped:
         LOGGER.info("%d feeds not due yet, skipped", stats.feeds_skipped)
-    matching = MATCHING.set(config.matching.settings())
+    match_settings = config.matching.settings()
+    matching = MATCHING.set(match_settings)
     try:
         # work an earlier pass fetched but could not load goes in first (issue 5)
-        stats.articles_new += await asyncio.to_thread(load_staged, db, config.matching.settings())
+        stats.articles_new += await asyncio.to_thread(load_staged, db, match_settings)
         async with pass_resources(settings):
             progress.feeds_polled(0, len(due))
             polls = await stages.poll(due, states, settings)

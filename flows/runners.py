@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from extractors.errors import ConfigError
 from extractors.types import Article, FeedItem, PassError
-from extractors.workers import ExtractionPool
+from extractors.workers import ExtractionPool, default_workers
 from flows.config import RunConfig
 from flows.passes import CollectStage, Stages
 from flows.pipeline import PassResources, PassSettings, collect_articles, pass_resources
@@ -66,15 +65,10 @@ class PassRunner:
     window: int
 
 
-def local_workers() -> int:
-    """Worker processes of a local cluster when ``dask_workers`` is not given (as the pool)."""
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
     """``distributed.LocalCluster`` arguments: one thread per worker process, loopback only."""
     return {
-        "n_workers": workers or local_workers(),
+        "n_workers": workers or default_workers(),
         "threads_per_worker": 1,
         "processes": True,
         "host": "127.0.0.1",
@@ -211,7 +205,7 @@ async def pass_runner(
     if remote_collect is None:
         raise ValueError("a Dask pass needs the task that collects a batch on a worker")
     collect = DaskCollect(run, remote_collect, fallback=stages.collect)
-    window = REMOTE_WINDOW if run.dask_address else 2 * (run.dask_workers or local_workers())
+    window = REMOTE_WINDOW if run.dask_address else 2 * (run.dask_workers or default_workers())
     try:
         yield PassRunner(dataclasses.replace(stages, collect=collect), max(LOCAL_WINDOW, window))
     finally:

@@ -170,7 +170,8 @@ def load_articles(
         known_urls = _lookup_urls(con, {u for us in urls_of.values() for u in us})
         by_hash = _lookup_hashes(con, {a.text_hash for a in articles})
         matcher = Matcher(con, matching)
-        matcher.prefetch([a for a in articles if a.article_id not in known_urls.values()])
+        stored_ids = set(known_urls.values())
+        matcher.prefetch([a for a in articles if a.article_id not in stored_ids])
         rows: list[tuple[Article, Match]] = []
         url_rows: dict[str, str] = {}
         already = 0

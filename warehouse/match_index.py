@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from warehouse.queries import listed
+
 # DuckDB scans the table instead when a lookup would return more than max(2048, 0.1% of the
 # rows); 128 keys of at most ``max_postings`` (64) postings each stay under that on a big index
 CHUNK = 128
@@ -106,11 +108,8 @@ def lookup_keys(
     """
     if len(keys) <= 4 * CHUNK:
         return lookup_rows(con, select_sql, "key", keys)
-    con.register("wanted_keys", pa.table({"key": pa.array(list(keys), pa.int64())}))
-    try:
-        return con.execute(f"{select_sql} WHERE key IN (SELECT key FROM wanted_keys)").fetchall()
-    finally:
-        con.unregister("wanted_keys")
+    with listed(con, "wanted_keys", keys, pa.int64()):
+        return con.execute(f"{select_sql} WHERE key IN (SELECT value FROM wanted_keys)").fetchall()
 
 
 def copy_postings(
