@@ -57,20 +57,6 @@ DEFAULT_WORKERS = 2
 WARM_UP_PAGES = 10
 
 
-def _stored(db_path: Path) -> tuple[int, int]:
-    """Articles stored, and how many of them from the page itself."""
-    from warehouse.connection import connect
-
-    con = connect(db_path, read_only=True)
-    try:
-        row = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE text_source = 'page') FROM articles"
-        ).fetchone()
-    finally:
-        con.close()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
-
-
 def _config(folder: Path, name: str, feeds: list[str], run: str, batch_size: int = 0) -> Path:
     from bench.editions import config_toml
 
@@ -90,20 +76,21 @@ def time_flow(config_path: Path, db_path: Path) -> dict[str, Any]:
     """One flow run, timed; the logs it left queued are sent before the next (not timed)."""
     from prefect.logging.handlers import APILogWorker
 
+    from bench.editions import stored
     from flows.monitor import monitor
 
     started = time.perf_counter()
     summary = asyncio.run(monitor(config_path=str(config_path), db_path=str(db_path)))
     seconds = time.perf_counter() - started
     APILogWorker.drain_all(timeout=60)
-    stored, from_page = _stored(db_path)
+    found = stored(db_path)
     return {
         "seconds": seconds,
         "status": summary["status"],
         "articles_new": summary["articles_new"],
         "errors": summary["errors"],
-        "articles_stored": stored,
-        "articles_from_page": from_page,
+        "articles_stored": found.articles,
+        "articles_from_page": found.from_page,
     }
 
 

@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.variants import OUTLETS, edit_paragraph, new_headline
@@ -327,6 +328,27 @@ def pass_config(feed_urls: Sequence[str]) -> dict[str, Any]:
         "feeds": [{"name": f"bench-{i}", "url": url} for i, url in enumerate(feed_urls)],
         "fetch": {"allow_private_networks": ["127.0.0.1/32"]},
     }
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a pass over the editions left in its warehouse."""
+
+    articles: int
+    from_page: int  # extracted from the page itself, not the feed's summary
+    distinct_texts: int
+
+
+def stored(db_path: str | Path) -> Stored:
+    """Count what the pass stored in ``db_path``: every page should be there, from the page."""
+    from warehouse.connection import open_warehouse
+
+    with open_warehouse(db_path, read_only=True) as con:
+        row = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE text_source = 'page'),"
+            " count(DISTINCT text_hash) FROM articles"
+        ).fetchone()
+    return Stored(*(int(v) for v in row)) if row else Stored(0, 0, 0)
 
 
 def config_toml(feed_urls: Sequence[str]) -> str:

@@ -57,11 +57,10 @@ DEFAULT_REPEAT = 5
 
 def measure_pass(pages: list[PublishedPage]) -> dict[str, Any]:
     """One ``run_pass`` over a feed of ``pages`` into a fresh warehouse, timed end to end."""
-    from bench.editions import pass_config, publish
+    from bench.editions import pass_config, publish, stored
     from flows.config import parse_config
     from flows.passes import Stages, run_pass
     from tests.support.sites import serve_site
-    from warehouse.connection import connect
 
     plain = Stages()
     load_seconds: list[float] = []
@@ -97,15 +96,7 @@ def measure_pass(pages: list[PublishedPage]) -> dict[str, Any]:
         stats = asyncio.run(run_pass(config, db_path, run_id="bench-extraction", stages=stages))
         seconds = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-        con = connect(db_path, read_only=True)
-        try:
-            row = con.execute(
-                "SELECT count(*), count(DISTINCT text_hash), "
-                "count(*) FILTER (WHERE text_source = 'page') FROM articles"
-            ).fetchone()
-        finally:
-            con.close()
-    stored, distinct, from_page = row if row else (0, 0, 0)
+        found = stored(db_path)
     return {
         "seconds": seconds,
         # where the wall time went: before the feeds were polled (opening the warehouse, the
@@ -133,9 +124,9 @@ def measure_pass(pages: list[PublishedPage]) -> dict[str, Any]:
         "errors": stats.errors,
         "copies": stats.copies,
         "stories_new": stats.stories_new,
-        "articles_stored": stored,
-        "articles_from_page": from_page,
-        "distinct_texts": distinct,
+        "articles_stored": found.articles,
+        "articles_from_page": found.from_page,
+        "distinct_texts": found.distinct_texts,
     }
 
 

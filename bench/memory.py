@@ -252,11 +252,11 @@ def _thin(points: list[tuple[float, int, int, int, int]], most: int) -> list[lis
 
 def measure_one(pages: int, seed: int | None = None) -> dict[str, Any]:
     """One pass over ``pages`` pages in this process, sampled (what ``--one`` runs)."""
-    from bench.editions import SEED, pass_config, serve_editions_elsewhere
+    from bench.editions import SEED, pass_config, serve_editions_elsewhere, stored
     from bench.machine import machine_info
+    from extractors.workers import default_workers
     from flows.config import parse_config
     from flows.passes import run_pass
-    from warehouse.connection import connect
 
     seed = SEED if seed is None else seed
     load_before = os.getloadavg()
@@ -278,22 +278,15 @@ def measure_one(pages: int, seed: int | None = None) -> dict[str, Any]:
             seconds = time.perf_counter() - started
             sampler.stop()
         main_status = _status(os.getpid())
-        con = connect(db_path, read_only=True)
-        try:
-            row = con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE text_source = 'page') FROM articles"
-            ).fetchone()
-        finally:
-            con.close()
+        found = stored(db_path)
         db_mb = db_path.stat().st_size / MB
-    stored, from_page = row if row else (0, 0)
     seen = list(sampler.processes.values())
     by_role: dict[str, dict[str, Any]] = {}
     for process in seen:
         role = by_role.setdefault(process.role, {"processes": 0, "vmhwm_max_mb": 0.0})
         role["processes"] += 1
         role["vmhwm_max_mb"] = max(role["vmhwm_max_mb"], process.vmhwm / MB)
-    workers = config.extraction.workers or max(1, min(os.cpu_count() or 1, 8))
+    workers = config.extraction.workers or default_workers()
     bound = (
         (main_status[1] if main_status else 0) / MB
         + sum(r["vmhwm_max_mb"] for name, r in by_role.items() if name != "main")
@@ -329,8 +322,8 @@ def measure_one(pages: int, seed: int | None = None) -> dict[str, Any]:
         "pages_failed": stats.pages_failed,
         "errors": stats.errors,
         "copies": stats.copies,
-        "articles_stored": stored,
-        "articles_from_page": from_page,
+        "articles_stored": found.articles,
+        "articles_from_page": found.from_page,
         "db_mb": db_mb,
         "served": served,
         "machine": machine_info(load_before),

@@ -66,17 +66,6 @@ DEFAULT_ROUNDS = 3
 WARM_UP_PAGES = 10
 
 
-def _stored(db_path: Path) -> int:
-    from warehouse.connection import connect
-
-    con = connect(db_path, read_only=True)
-    try:
-        row = con.execute("SELECT count(*) FROM articles").fetchone()
-    finally:
-        con.close()
-    return int(row[0]) if row else 0
-
-
 class CpuMeter:
     """CPU time since it was made: of this process (every thread: the event loop, the loopback
     site, Prefect's services) and of the Prefect API server the harness started, if any.
@@ -110,6 +99,7 @@ def _api_servers() -> list[int]:
 
 
 def time_plain(config_path: Path, db_path: Path, run_id: str) -> dict[str, Any]:
+    from bench.editions import stored
     from flows.config import load_config
     from flows.passes import run_pass
 
@@ -124,13 +114,14 @@ def time_plain(config_path: Path, db_path: Path, run_id: str) -> dict[str, Any]:
         "status": stats.status,
         "articles_new": stats.articles_new,
         "errors": stats.errors,
-        "articles_stored": _stored(db_path),
+        "articles_stored": stored(db_path).articles,
     }
 
 
 def time_flow(config_path: Path, db_path: Path) -> dict[str, Any]:
     from prefect.logging.handlers import APILogWorker
 
+    from bench.editions import stored
     from flows.monitor import monitor
 
     cpu = CpuMeter()
@@ -148,7 +139,7 @@ def time_flow(config_path: Path, db_path: Path) -> dict[str, Any]:
         "status": summary["status"],
         "articles_new": summary["articles_new"],
         "errors": summary["errors"],
-        "articles_stored": _stored(db_path),
+        "articles_stored": stored(db_path).articles,
     }
 
 
