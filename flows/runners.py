@@ -31,11 +31,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from extractors.errors import ConfigError
 from extractors.types import Article, FeedItem, PassError
@@ -93,6 +95,14 @@ def start_dask_task_runner(
     run: RunConfig, connect_timeout: float = CONNECT_TIMEOUT
 ) -> DaskTaskRunner:
     """Start the task runner and connect it (or start its local cluster); blocks."""
+    if run.dask_address:
+        try:
+            scheduler_listens(run.dask_address, connect_timeout)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {run.dask_address}: {exc}",
+                key="run.dask_address",
+            ) from exc
     runner = dask_task_runner(run, connect_timeout)
     runner.__enter__()
     try:
@@ -112,6 +122,21 @@ def start_dask_task_runner(
         len(workers),
     )
     return runner
+
+
+def scheduler_listens(address: str, timeout: float) -> None:
+    """Raise ``OSError`` unless something accepts a TCP connection at the scheduler's address.
+
+    Asked before a ``distributed.Client`` is made: a client that cannot connect raises from its
+    constructor with its event-loop thread still running and its retries still drawing on the
+    process's ``random`` state, and it is closed only when the garbage collector gets to it,
+    which at interpreter exit can be after that thread is frozen (a hang).
+    """
+    parts = urlsplit(address)
+    if parts.scheme == "ucx" or parts.hostname is None or parts.port is None:
+        return  # not a TCP address: the client's own connect reports it
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+        pass
 
 
 class DaskCollect:

@@ -282,6 +282,7 @@ def batches_collected(flow_run_id: str) -> tuple[int, int]:
 
 
 def test_an_unreachable_scheduler_is_one_config_error() -> None:
+    threads = {t.ident for t in threading.enumerate()}
     with socket_closed() as port:
         run = RunConfig(task_runner="dask", dask_address=f"tcp://127.0.0.1:{port}")
         with pytest.raises(ConfigError) as caught:
@@ -290,6 +291,9 @@ def test_an_unreachable_scheduler_is_one_config_error() -> None:
     assert str(caught.value).startswith(
         f"run.dask_address: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
     )
+    # and no client is left behind: its event-loop thread would outlive the test
+    left = [t.name for t in threading.enumerate() if t.ident not in threads]
+    assert left == []
 
 
 @contextlib.contextmanager
