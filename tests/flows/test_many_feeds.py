@@ -1,5 +1,6 @@
 """Many feeds over several loopback hosts (issue 8): a pass polls each feed once and stores its
-validators, and a second pass records every feed's 304.
+validators, and a second pass records every feed's 304. And a big feed's parse does not stall
+the other polls of the pass.
 
 The sites listen on 127.0.0.2 ... 127.0.0.7 (Linux answers on all of 127/8), five feeds each.
 The feeds list no items: this is about polling and what the warehouse records of it (the
@@ -9,12 +10,16 @@ pages of a pass are tests/flows/test_pass.py's business).
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.config import parse_config
-from flows.passes import run_pass
-from tests.support.sites import rss_feed, serve_site
+from extractors.types import FeedPoll
+from flows.config import Config, parse_config
+from flows.passes import pass_settings, run_pass
+from flows.pipeline import FeedSpec, poll_feeds
+from tests.support.sites import FeedEntry, rss_feed, serve_site
 from warehouse.connection import open_warehouse
 
 HOSTS = [f"127.0.0.{n}" for n in range(2, 8)]
@@ -69,3 +74,51 @@ def test_a_pass_of_304s_records_every_feed_as_not_modified(tmp_path: Path) -> No
         runs = con.execute("SELECT run_id, feeds_polled, errors FROM runs ORDER BY 1").fetchall()
     assert stored == {url: (304, etag, LAST_MODIFIED, 0, None) for url, etag in etags.items()}
     assert [tuple(r) for r in runs] == [("first", n, 0), ("second", n, 0)]
+
+
+def test_a_big_feed_is_parsed_off_the_event_loop() -> None:
+    # 4,000 items (about 1 MB): feedparser takes about a second over it, time in which the
+    # event loop, were the parse on it, would serve no other fetch of the pass
+    published = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+    entries = [FeedEntry(f"http://127.0.0.1/a/{i}", f"Story {i}", published) for i in range(4000)]
+    with serve_site() as site:
+        site.add("/big.xml", rss_feed(entries), content_type="application/rss+xml")
+        site.add("/small.xml", rss_feed(entries[:3]), content_type="application/rss+xml")
+        config = parse_config(
+            {
+                "feeds": [
+                    {"name": "big", "url": site.url("/big.xml")},
+                    {"name": "small", "url": site.url("/small.xml")},
+                ],
+                "fetch": {"allow_private_networks": ["127.0.0.1/32"], "timeout_seconds": 30},
+            }
+        )
+        polls, gaps = asyncio.run(polled_with_a_ticker(config))
+
+    assert [len(p.feed.items) if p.feed else p.error for p in polls] == [4000, 3]
+    # the loop went on ticking every 10 ms while the big feed was parsed
+    assert max(gaps) < 0.3, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+async def polled_with_a_ticker(config: Config) -> tuple[list[FeedPoll], list[float]]:
+    """``poll_feeds`` over the config's feeds, and the gaps between ticks of a 10 ms ticker
+    running on the same loop meanwhile."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        feeds = [FeedSpec(f.url, f.name) for f in config.feeds]
+        polls = await poll_feeds(feeds, {}, pass_settings(config))
+    finally:
+        done.set()
+        await ticker
+    return polls, gaps
