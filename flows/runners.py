@@ -99,19 +99,14 @@ def start_dask_task_runner(
         try:
             scheduler_listens(run.dask_address, connect_timeout)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at {run.dask_address}: {exc}",
-                key="run.dask_address",
-            ) from exc
+            raise unreachable(run.dask_address, exc) from exc
     runner = dask_task_runner(run, connect_timeout)
     runner.__enter__()
     try:
         client = runner.client  # connects to the scheduler, or starts the local cluster
-    except OSError as exc:
+    except OSError as exc:  # the scheduler went away since it was asked
         runner.__exit__(None, None, None)
-        raise ConfigError(
-            f"cannot reach the Dask scheduler at {run.dask_address}: {exc}", key="run.dask_address"
-        ) from exc
+        raise unreachable(run.dask_address, exc) from exc
     except BaseException:
         runner.__exit__(None, None, None)
         raise
@@ -128,15 +123,20 @@ def scheduler_listens(address: str, timeout: float) -> None:
     """Raise ``OSError`` unless something accepts a TCP connection at the scheduler's address.
 
     Asked before a ``distributed.Client`` is made: a client that cannot connect raises from its
-    constructor with its event-loop thread still running and its retries still drawing on the
-    process's ``random`` state, and it is closed only when the garbage collector gets to it,
-    which at interpreter exit can be after that thread is frozen (a hang).
+    constructor with its event-loop thread still running (and its connection retries drawing
+    on the process's ``random``), and is closed only when the garbage collector gets to it.
     """
     parts = urlsplit(address)
     if parts.scheme == "ucx" or parts.hostname is None or parts.port is None:
         return  # not a TCP address: the client's own connect reports it
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
         pass
+
+
+def unreachable(address: str | None, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot reach the Dask scheduler at {address}: {exc}", key="run.dask_address"
+    )
 
 
 class DaskCollect:
