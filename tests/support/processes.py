@@ -36,15 +36,15 @@ def mark_session() -> str:
     return value
 
 
-def leftovers(marker: str, proc: Path = Path("/proc")) -> list[Leftover]:
+def leftovers(marker: str) -> list[Leftover]:
     """Live processes other than this one whose environment carries ``MARKER=marker``."""
     wanted = f"{MARKER}={marker}".encode()
     found = []
-    for entry in proc.iterdir() if proc.is_dir() else ():
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            state, parent = _state_and_parent(entry)
             if state == "Z":
                 continue  # exited, waiting for its parent: holds nothing
             if wanted not in (entry / "environ").read_bytes().split(b"\0"):
@@ -76,7 +76,12 @@ def end(processes: list[Leftover], grace: float = 5.0) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _state_and_parent(Path(f"/proc/{pid}"))[0] != "Z"
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _state_and_parent(entry: Path) -> tuple[str, str]:
+    """A /proc/PID folder's process state letter and parent pid (after the command's ")")."""
+    state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+    return state, parent
