@@ -45,7 +45,7 @@ from tests.support.network import (
     scripted_server,
     stub_resolver,
 )
-from tests.support.pages import BODY, page
+from tests.support.pages import BODY, page, rss
 from tests.support.sites import Route, Site, serve_site
 from tests.support.warehouse import rows
 
@@ -53,24 +53,10 @@ MB = 1024 * 1024
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "feeds"
 
 
-def feed(site: Site, links: list[tuple[str, str]]) -> str:
-    """An RSS feed whose items link to absolute URLs (``links``: url, title)."""
-    items = "".join(
-        f"<item><title>{title}</title><link>{url}</link><guid>{url}</guid>"
-        f"<pubDate>Thu, 19 Nov 2026 10:0{i}:00 GMT</pubDate>"
-        f"<description>Summary of {title}.</description></item>"
-        for i, (url, title) in enumerate(links)
-    )
-    return (
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>Site</title>"
-        f"<link>{site.url('/')}</link>{items}</channel></rss>"
-    )
-
-
 def healthy(site: Site) -> str:
     """Serve the healthy feed (two articles) on ``site``; return its URL."""
     links = [(site.url("/lavrov"), "Lavrov in Geneva"), (site.url("/talks"), "Arms talks")]
-    site.add("/healthy.xml", feed(site, links), content_type="application/rss+xml")
+    site.add("/healthy.xml", rss(site, links), content_type="application/rss+xml")
     site.add("/lavrov", page("Lavrov in Geneva"))
     site.add("/talks", page("Arms talks", BODY.replace("Geneva", "Vienna")))
     return site.url("/healthy.xml")
@@ -148,7 +134,7 @@ def drip_or_404(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
 def test_slow_drip_does_not_hold_the_pass(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with serve_site() as good, serve_site() as bad, scripted_server(drip_or_404) as slow:
-        bad.add("/feed.xml", feed(bad, [(slow.url("/story"), "Dripping page")]))
+        bad.add("/feed.xml", rss(bad, [(slow.url("/story"), "Dripping page")]))
         cfg = config(
             ("healthy", healthy(good)),
             ("drip-feed", slow.url("/feed.xml")),
@@ -174,7 +160,7 @@ def test_gzip_bomb_stops_at_the_cap(tmp_path: Path) -> None:
         bad.add("/hop", bomb, status=302, headers=redirect)
         bad.add("/landed", page("Landed after a bomb", BODY.replace("Geneva", "Oslo")))
         links = [(bad.url("/bomb-page"), "Bomb page"), (bad.url("/hop"), "Landed after a bomb")]
-        bad.add("/pages.xml", feed(bad, links))
+        bad.add("/pages.xml", rss(bad, links))
         cfg = config(
             ("healthy", healthy(good)),
             ("bomb", bad.url("/bomb.xml")),
@@ -202,7 +188,7 @@ def test_30_mb_page_is_refused(tmp_path: Path) -> None:
         bad.add("/huge", huge)
         bad.add("/huge-gzip", huge, gzip=True)  # no usable length: refused while streaming
         links = [(bad.url("/huge"), "Huge"), (bad.url("/huge-gzip"), "Huge gzip")]
-        bad.add("/feed.xml", feed(bad, links))
+        bad.add("/feed.xml", rss(bad, links))
         two_passes(config(("healthy", healthy(good)), ("huge", bad.url("/feed.xml"))), db)
     assert_healthy(db, good.url("/healthy.xml"))
     stored = notes(db)
@@ -218,7 +204,7 @@ def test_deeply_nested_html_is_an_outcome(tmp_path: Path) -> None:
     nested = f"<html><body>{'<div>' * depth}{'deep ' * 50}{'</div>' * depth}</body></html>"
     with serve_site() as good, serve_site() as bad:
         bad.add("/nested", nested)
-        bad.add("/feed.xml", feed(bad, [(bad.url("/nested"), "Nested")]))
+        bad.add("/feed.xml", rss(bad, [(bad.url("/nested"), "Nested")]))
         two_passes(config(("healthy", healthy(good)), ("nested", bad.url("/feed.xml"))), db)
     assert_healthy(db, good.url("/healthy.xml"))
     source, note = notes(db)["Nested"]
@@ -234,7 +220,7 @@ def test_redirect_loop(tmp_path: Path) -> None:
         bad.add("/loop2.xml", status=301, headers={"Location": "/loop.xml"})
         bad.add("/a", status=307, headers={"Location": "/b"})
         bad.add("/b", status=308, headers={"Location": "/a"})
-        bad.add("/pages.xml", feed(bad, [(bad.url("/a"), "Looping page")]))
+        bad.add("/pages.xml", rss(bad, [(bad.url("/a"), "Looping page")]))
         cfg = config(
             ("healthy", healthy(good)),
             ("loop", bad.url("/loop.xml")),
@@ -254,7 +240,7 @@ def test_server_error(tmp_path: Path) -> None:
     with serve_site() as good, serve_site() as bad:
         bad.add("/feed.xml", "oops", status=500)
         bad.add("/broken", "oops", status=500)
-        bad.add("/pages.xml", feed(bad, [(bad.url("/broken"), "Broken page")]))
+        bad.add("/pages.xml", rss(bad, [(bad.url("/broken"), "Broken page")]))
         cfg = config(
             ("healthy", healthy(good)),
             ("500", bad.url("/feed.xml")),
@@ -283,7 +269,7 @@ def test_retry_after_is_honoured_across_passes(
     with serve_site() as good, serve_site() as bad, serve_site() as busy:
         bad.add("/feed.xml", "slow down", status=status, headers={"Retry-After": retry_after})
         busy.add("/story", "slow down", status=429, headers={"Retry-After": "60"})
-        busy.add("/feed.xml", feed(busy, [(busy.url("/story"), "Busy page")]))
+        busy.add("/feed.xml", rss(busy, [(busy.url("/story"), "Busy page")]))
         cfg = config(
             ("healthy", healthy(good)),
             ("busy", bad.url("/feed.xml")),
@@ -312,8 +298,8 @@ def test_truncated_feed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Non
         links = [(bad.url(f"/s{i}"), f"Story {i}") for i in range(3)]
         for i in range(3):
             bad.add(f"/s{i}", page(f"Story {i}", BODY.replace("Geneva", f"City{i}")))
-        whole = feed(bad, links)
-        late = whole[: whole.index("Summary of Story 2")]
+        whole = rss(bad, links)
+        late = whole[: whole.index("A summary from the feed. (Story 2)")]
         bad.add("/cut-late.xml", late, content_type="text/xml")
         bad.add("/cut-early.xml", whole[: whole.index("<item>")], content_type="text/xml")
         cfg = config(
@@ -374,7 +360,7 @@ def test_extraction_time_limit_kills_a_slow_page(tmp_path: Path) -> None:
     slow = f"<html><body><article>{paragraphs}</article></body></html>"
     with serve_site() as good, serve_site() as bad:
         bad.add("/slow", slow)
-        bad.add("/feed.xml", feed(bad, [(bad.url("/slow"), "Slow page")]))
+        bad.add("/feed.xml", rss(bad, [(bad.url("/slow"), "Slow page")]))
         cfg = config(("healthy", healthy(good)), ("slow", bad.url("/feed.xml")))
         # two workers: a page queued behind the slow one would have its wait counted too
         # (ExtractionPool's limit runs from submission), which is not what is tested here
@@ -393,7 +379,7 @@ def robots_fault(bad: Site, robots: Route | None) -> str:
     links = [(bad.url("/public/a"), "Public page"), (bad.url("/private/b"), "Private page")]
     bad.add("/public/a", page("Public page", BODY.replace("Geneva", "Rome")))
     bad.add("/private/b", page("Private page", BODY.replace("Geneva", "Bern")))
-    bad.add("/feed.xml", feed(bad, links), content_type="application/rss+xml")
+    bad.add("/feed.xml", rss(bad, links), content_type="application/rss+xml")
     if robots is not None:
         bad.routes["/robots.txt"] = robots
     return bad.url("/feed.xml")
@@ -458,7 +444,7 @@ def test_ssrf_loopback_canaries_are_never_reached(tmp_path: Path) -> None:
         for i, host in enumerate(hosts):
             bad.add(f"/hop{i}", status=302, headers={"Location": bird.url(f"/hop{i}", host)})
             links.append((bad.url(f"/hop{i}"), f"Canary hop {i}"))
-        bad.add("/feed.xml", feed(bad, links), content_type="application/rss+xml")
+        bad.add("/feed.xml", rss(bad, links), content_type="application/rss+xml")
         bad.add("/feed-hop.xml", status=301, headers={"Location": bird.url("/feed.xml")})
         cfg = config(
             ("healthy", healthy(good)),
@@ -513,7 +499,7 @@ def test_ssrf_private_targets_through_a_stub_resolver(
         for i, url in enumerate(targets):
             bad.add(f"/hop{i}", status=302, headers={"Location": url})
             links.append((bad.url(f"/hop{i}"), f"Private hop {i}"))
-        bad.add("/feed.xml", feed(bad, links), content_type="application/rss+xml")
+        bad.add("/feed.xml", rss(bad, links), content_type="application/rss+xml")
         cfg = config(
             ("healthy", healthy(good)),
             ("items", bad.url("/feed.xml")),

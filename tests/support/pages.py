@@ -22,8 +22,10 @@ def page(title: str, body: str = BODY, canonical: str | None = None) -> str:
 
 
 def rss(site: Site, items: list[tuple[str, str]], summary: str = "A summary from the feed.") -> str:
+    """An RSS document of ``items`` (path on ``site`` or absolute URL, title); each item's
+    description is ``summary`` followed by its title in brackets."""
     entries = "".join(
-        f"<item><title>{title}</title><link>{site.url(path)}</link><guid>{path}</guid>"
+        f"<item><title>{title}</title><link>{_absolute(site, path)}</link><guid>{path}</guid>"
         f"<pubDate>Thu, 19 Nov 2026 10:0{i}:00 GMT</pubDate>"
         f"<description>{summary} ({title})</description></item>"
         for i, (path, title) in enumerate(items)
@@ -32,3 +34,7 @@ def rss(site: Site, items: list[tuple[str, str]], summary: str = "A summary from
         "<?xml version='1.0'?><rss version='2.0'><channel><title>Example</title>"
         f"<link>{site.url('/')}</link>{entries}</channel></rss>"
     )
+
+
+def _absolute(site: Site, link: str) -> str:
+    return link if "://" in link else site.url(link)
