@@ -16,7 +16,6 @@ import pyexpat
 import re
 import time
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +28,7 @@ import feedparser  # type: ignore[import-untyped]
 from feedparser.encodings import convert_to_utf8  # type: ignore[import-untyped]
 from feedparser.sanitizer import replace_doctype  # type: ignore[import-untyped]
 
+from extractors.dates import as_utc, parse_http_date, parse_iso
 from extractors.errors import FeedError
 from extractors.types import FeedItem, ParsedFeed
 
@@ -295,20 +295,12 @@ def _from_struct_time(value: object) -> datetime | None:
 
 
 def _from_rfc3339(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        try:  # some json feeds carry rss-style dates
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-    # a date without an offset breaks rfc 3339; utc is the least surprising reading
-    try:
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except OverflowError:  # year 1 with a positive offset
-        return None
+    if (parsed := parse_iso(value)) is not None:
+        return parsed
+    # some json feeds carry rss-style dates
+    return as_utc(written) if (written := parse_http_date(value)) is not None else None
 
 
 def _plain_text(value: object) -> str | None:

@@ -33,12 +33,13 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpcore
 import httpx
 
+from extractors.dates import parse_http_date
 from extractors.errors import (
     BlockedAddressError,
     FetchError,
@@ -260,12 +261,13 @@ def parse_retry_after(value: str | None, now: datetime, cap: float) -> datetime 
         return None
     if text.isdigit():
         return now + timedelta(seconds=min(int(text), cap))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    if (when := parse_http_date(text)) is None:
         return None
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return min(max(when, now), now + timedelta(seconds=cap))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # bounded before it is moved to UTC, which cannot hold every date a header can name
+    # (23:00 on 9999-12-31 at -05:00 is a year 10000 there): such a date is past the cap
+    return min(max(when, now), now + timedelta(seconds=cap)).astimezone(UTC)
 
 
 class Fetcher:

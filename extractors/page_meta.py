@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lxml.html import HtmlElement
 
+from extractors.dates import parse_iso
 from extractors.text import clean_whitespace
 
 EARLIEST_YEAR = 1990
@@ -129,21 +130,10 @@ def _first(*values: str | None) -> str | None:
 
 
 def parse_date(value: str | None) -> datetime | None:
-    """An ISO 8601 date or timestamp as UTC; a bare date is read as UTC midnight."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if parsed.year < EARLIEST_YEAR:
-        return None  # a template's placeholder (0001-01-01), not a date
-    return parsed.astimezone(UTC)
+    """An ISO 8601 date or timestamp as UTC (a bare date is UTC midnight); ``None`` for one
+    before ``EARLIEST_YEAR``, a template's placeholder (0001-01-01) rather than a date."""
+    parsed = parse_iso(value)
+    return parsed if parsed is not None and parsed.year >= EARLIEST_YEAR else None
 
 
 def _head_title(tree: HtmlElement) -> str | None:

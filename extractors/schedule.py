@@ -25,8 +25,8 @@ import hashlib
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 
+from extractors.dates import parse_http_date
 from extractors.fetching import FetchSettings
 from extractors.types import FeedPoll, ParsedFeed
 
@@ -81,13 +81,10 @@ def freshness_seconds(headers: dict[str, str], now: datetime) -> float | None:
     expires = headers.get("expires")
     if not expires:
         return None
-    try:
-        until = parsedate_to_datetime(expires)
-        base = parsedate_to_datetime(headers["date"]) if "date" in headers else now
-    except (TypeError, ValueError, IndexError):
+    until = parse_http_date(expires)
+    base = parse_http_date(headers["date"]) if "date" in headers else now
+    if until is None or base is None or until.tzinfo is None or base.tzinfo is None:
         return None  # "Expires: 0" and other junk mean "already stale"
-    if until.tzinfo is None or base.tzinfo is None:
-        return None
     return max((until - base).total_seconds(), 0.0)
 
 

@@ -232,6 +232,8 @@ JSON_FEED_11 = {
         {"id": "4", "content_text": "no link anywhere"},
         {"id": "5", "url": "javascript:alert(1)"},
         {"id": "6", "url": "https://e.com/6", "date_published": "0001-01-01T00:00:00+01:00"},
+        # no datetime holds a year 99999999999: no date, and the rest of the feed is kept
+        {"id": "7", "url": "https://e.com/7", "date_published": "Fri, 01 Jan 99999999999 00:00:00"},
         "not an object",
     ],
 }
@@ -273,6 +275,7 @@ def test_json_feed_1_1() -> None:
             author="Desk",
         ),
         FeedItem(feed_url=FEED_URL, url="https://e.com/6", guid="6", author="Desk"),
+        FeedItem(feed_url=FEED_URL, url="https://e.com/7", guid="7", author="Desk"),
     )
 
 

@@ -518,6 +518,9 @@ NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
         ("Thu, 19 Nov 2026 09:00:00 GMT", NOW),  # already past
         ("Fri, 20 Nov 2026 10:00:00 GMT", NOW + timedelta(hours=1)),  # capped
         ("Thu, 19 Nov 2026 11:10:00 +0100", NOW + timedelta(minutes=10)),
+        ("Fri, 31 Dec 9999 23:00:00 -0500", NOW + timedelta(hours=1)),  # year 10000 in UTC
+        ("Mon, 01 Jan 0001 00:00:00 +0500", NOW),  # year 0 in UTC
+        ("Fri, 01 Jan 99999999999 00:00:00 GMT", None),  # no datetime holds it
         ("-5", None),
         ("soon", None),
         ("", None),
@@ -525,4 +528,6 @@ NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
     ],
 )
 def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
-    assert parse_retry_after(value, NOW, cap=3600) == expected
+    until = parse_retry_after(value, NOW, cap=3600)
+    assert until == expected
+    assert until is None or until.tzinfo is UTC

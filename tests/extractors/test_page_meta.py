@@ -9,6 +9,7 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import load_html
 
+from extractors.articles import extract_page
 from extractors.page_meta import PageMeta, page_metadata, parse_date
 from tests.support.corpus import aeb_dev_missing, load_aeb_dev
 
@@ -85,6 +86,29 @@ def test_placeholder_and_garbage_dates_are_not_dates() -> None:
     assert parse_date("2019-11-20T09:00:00Z") == datetime(2019, 11, 20, 9, tzinfo=UTC)
     meta = meta_of('<meta property="article:published_time" content="0001-01-01T00:00:00">')
     assert meta.published_at is None
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        "9999-12-31T23:00:00-05:00",  # a year 10000 in UTC
+        "0001-01-01T00:00:00+01:00",  # a year 0
+    ],
+)
+def test_a_date_utc_cannot_hold_is_no_date_and_costs_the_page_nothing(declared: str) -> None:
+    assert parse_date(declared) is None
+    # the page is extracted as if it declared no date (it used to end in an OverflowError,
+    # which the worker reported as a crashed extraction: the feed's summary was kept instead)
+    paragraphs = "".join(
+        f"<p>Lavrov and Rubio met in Geneva on Thursday for round {n} of talks on arms control.</p>"
+        for n in range(5)
+    )
+    html = (
+        f'<html><head><meta property="article:published_time" content="{declared}">'
+        f"<title>Talks</title></head><body><article>{paragraphs}</article></body></html>"
+    )
+    page = extract_page(html, "https://example.com/talks")
+    assert page.published_at is None and page.text.startswith("Lavrov and Rubio met")
 
 
 def test_the_tree_is_left_unchanged() -> None:

@@ -149,6 +149,8 @@ def test_retry_after_sets_the_next_poll() -> None:
             1800.0,
         ),
         ({"expires": "0"}, None),
+        ({"expires": "Fri, 01 Jan 99999999999 00:00:00 GMT"}, None),  # no datetime holds it
+        ({"expires": "Thu, 19 Nov 2026 11:00:00 GMT", "date": "soon"}, None),
         ({"expires": "Thu, 19 Nov 2026 09:00:00 GMT"}, 0.0),
         ({}, None),
     ],

@@ -292,6 +292,33 @@ def test_retry_after_is_honoured_across_passes(
     assert run_errors(db, "page") == ["HTTP 429 Too Many Requests (Retry-After: 60)"] * 2
 
 
+def test_a_retry_after_past_the_last_date_holds_for_the_cap(tmp_path: Path) -> None:
+    # 23:00 on 9999-12-31 at -05:00 is a year 10000 in UTC, which no datetime holds: read as
+    # "later than any cap", not as an OverflowError out of the fetcher (that ended the pass)
+    db = tmp_path / "w.duckdb"
+    beyond = "Fri, 31 Dec 9999 23:00:00 -0500"
+    with serve_site() as good, serve_site() as bad, serve_site() as busy:
+        bad.add("/feed.xml", "slow down", status=429, headers={"Retry-After": beyond})
+        busy.add("/story", "slow down", status=503, headers={"Retry-After": beyond})
+        busy.add("/feed.xml", rss(busy, [(busy.url("/story"), "Held page")]))
+        cfg = config(
+            ("healthy", healthy(good)),
+            ("held", bad.url("/feed.xml")),
+            ("pages", busy.url("/feed.xml")),
+            max_retry_after_minutes=30,
+        )
+        two_passes(cfg, db)
+        assert len(bad.requests_for("/feed.xml")) == 1  # held past the second pass
+        assert len(busy.requests_for("/story")) == 2  # a page is retried on the next pass
+    assert_healthy(db, good.url("/healthy.xml"))
+    ((polled, until),) = rows(
+        db, "SELECT last_polled_at, retry_after_until FROM feeds WHERE name = 'held'"
+    )
+    assert until - polled == timedelta(minutes=30)
+    assert "Held page" not in notes(db)
+    assert run_errors(db, "page") == [f"HTTP 503 Service Unavailable (Retry-After: {beyond})"] * 2
+
+
 def test_truncated_feed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "w.duckdb"
     with serve_site() as good, serve_site() as bad:
