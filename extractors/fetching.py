@@ -370,11 +370,11 @@ class Fetcher:
         requested; it refuses a hop by raising a ``FetchError`` (robots.txt, issue 7).
         """
         cap = max_bytes or self.settings.max_page_bytes
-        headers: dict[str, str] = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
+        headers: dict[str, str | bytes] = {}
+        if etag and (echoed := _validator_bytes(etag)):
+            headers["If-None-Match"] = echoed
+        if last_modified and (echoed := _validator_bytes(last_modified)):
+            headers["If-Modified-Since"] = echoed
         if accept:
             headers["Accept"] = accept
         try:
@@ -523,9 +523,10 @@ def _redirect_target(response: httpx.Response) -> httpx.URL | None:
     return target.copy_with(fragment=None)
 
 
-def _hop_headers(request: httpx.Request) -> dict[str, str]:
-    keep = ("accept", "if-none-match", "if-modified-since")
-    return {k: request.headers[k] for k in keep if k in request.headers}
+def _hop_headers(request: httpx.Request) -> dict[str, bytes]:
+    # as sent: a validator may hold bytes past ASCII (see _validator)
+    keep = (b"accept", b"if-none-match", b"if-modified-since")
+    return {k.decode("ascii"): v for k, v in request.headers.raw if k.lower() in keep}
 
 
 def _content_encodings(header: str | None, url: str) -> list[str]:
@@ -601,10 +602,36 @@ def _answer(response: httpx.Response, final_url: str, content: bytes) -> Fetched
         status=response.status_code,
         content=content,
         content_type=h.get("content-type"),
-        etag=h.get("etag"),
-        last_modified=h.get("last-modified"),
+        etag=_validator(response, b"etag"),
+        last_modified=_validator(response, b"last-modified"),
         headers={k: h[k] for k in keep if k in h},
     )
+
+
+def _validator(response: httpx.Response, name: bytes) -> str | None:
+    """A validator as the server sent it, each byte one character (Latin-1).
+
+    A validator is echoed back byte for byte, and an entity-tag may hold any byte above 0x7F
+    (RFC 9110 8.8.3, ``obs-text``): httpx's reading (UTF-8 when it decodes, else Latin-1) would
+    not give the same bytes back, and a str header beyond ASCII cannot be sent at all.
+    """
+    for key, value in response.headers.raw:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _validator_bytes(value: str) -> bytes | None:
+    """What to send for a stored validator (``_validator``'s bytes); ``None`` when no server
+    could have sent it (a character past Latin-1, a control character): the GET goes
+    unconditional rather than failing every poll of the feed."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if any(byte < 0x20 and byte != 0x09 or byte == 0x7F for byte in raw):
+        return None
+    return raw
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -22,6 +22,7 @@ from extractors.errors import BlockedAddressError, FetchError, HTTPStatusError, 
 from extractors.fetching import (
     PROJECT_URL,
     AddressPolicy,
+    FetchedResponse,
     Fetcher,
     FetchSettings,
     parse_retry_after,
@@ -468,6 +469,38 @@ def test_a_304_leaves_its_connection_open_for_the_next_request() -> None:
         asked = [r.header("if-none-match") for r in site.requests]
     assert statuses == [304, 304, 304] and asked == ['"v1"'] * 3
     assert resolved == ["feeds.test"]  # one connection (a name is resolved per connection)
+
+
+@pytest.mark.parametrize("etag", ['"\xe9t\xe9"', 'W/"caf\xe9"', '"plain"'])
+def test_a_validator_goes_back_as_the_server_sent_it_through_a_redirect_too(etag: str) -> None:
+    # an entity-tag may hold bytes past ASCII (obs-text); one such ETag used to fail every
+    # later poll of its feed ("'ascii' codec can't encode"), as httpx sends str headers as ASCII
+    async def scenario(site: Site) -> tuple[FetchedResponse, FetchedResponse]:
+        async with Fetcher(settings()) as fetcher:
+            first = await fetcher.fetch(site.url("/old.xml"))
+            again = await fetcher.fetch(
+                site.url("/old.xml"), etag=first.etag, last_modified=first.last_modified
+            )
+        return first, again
+
+    with serve_site() as site:
+        site.add("/old.xml", "", status=301, headers={"Location": "/feed.xml"})
+        site.add("/feed.xml", "<rss/>", etag=etag, last_modified="Thu, 19 Nov 2026 10:00:00 GMT")
+        first, again = asyncio.run(scenario(site))
+        asked = [r.header("if-none-match") for r in site.requests if r.path == "/feed.xml"]
+    assert (first.status, first.etag, again.status) == (200, etag, 304)
+    assert asked == [None, etag]
+
+
+@pytest.mark.parametrize("stored", ['"\u0100"', '"a\r\nX-Injected: 1"', '"\x00"'])
+def test_a_validator_no_server_could_send_makes_the_get_unconditional(stored: str) -> None:
+    with serve_site() as site:
+        site.add("/feed.xml", "<rss/>", etag='"v1"')
+        response = fetch(site.url("/feed.xml"), etag=stored, last_modified=stored)
+        request = site.requests[0]
+    assert response.status == 200
+    assert (request.header("if-none-match"), request.header("if-modified-since")) == (None, None)
+    assert request.header("x-injected") is None
 
 
 def test_retry_after_holds_the_host_for_the_pass() -> None:
