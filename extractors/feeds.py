@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import io
-import json
 import logging
 import pyexpat
 import re
@@ -30,6 +29,7 @@ from feedparser.sanitizer import replace_doctype  # type: ignore[import-untyped]
 
 from extractors.dates import as_utc, parse_http_date, parse_iso
 from extractors.errors import FeedError
+from extractors.text import loads_json
 from extractors.types import FeedItem, ParsedFeed
 
 LOGGER = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
     # utf-8; application/xml makes it follow the xml declaration, then utf-8 (rfc 3023)
     headers = {"content-type": content_type or "application/xml", "content-location": url}
     _refuse_dangerous_entities(content, headers, url)
+    content = _without_impossible_charrefs(content)
     # a BytesIO, never the bytes: feedparser treats bytes it can open() as a file path
     result = feedparser.parse(io.BytesIO(content), response_headers=headers)
     version: str = result.get("version") or ""
@@ -108,6 +109,32 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
     if problem:
         LOGGER.info("feed %s: %s (%d items kept)", url, problem, len(items))
     return parsed
+
+
+# a numeric character reference, with or without its ";" (feedparser's loose parser takes both)
+_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]+)|0*([0-9]+));?")
+
+
+def _without_impossible_charrefs(content: bytes) -> bytes:
+    """Each reference to no character (a surrogate, past U+10FFFF) as U+FFFD's.
+
+    expat refuses such a reference, and feedparser's loose parser, which then takes the
+    document, ends in an exception on it (``chr(0xD800).encode()``): one ``&#xD800;`` cost
+    the whole feed. Documents in an encoding other than an ASCII superset (UTF-16) are left
+    as they are.
+    """
+    if b"&#" not in content:
+        return content
+
+    def fixed(match: re.Match[bytes]) -> bytes:
+        hexadecimal, decimal = match[1], match[2]
+        digits = hexadecimal if hexadecimal is not None else decimal
+        if len(digits) > 8:  # past U+10FFFF either way (and int() of 5,000 digits refuses)
+            return b"&#xFFFD;"
+        code = int(digits, 16 if hexadecimal is not None else 10)
+        return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match[0]
+
+    return _CHARREF.sub(fixed, content)
 
 
 def _refuse_dangerous_entities(content: bytes, headers: dict[str, str], url: str) -> None:
@@ -184,7 +211,7 @@ def _xml_item(
 
 def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     try:
-        doc = json.loads(content)
+        doc = loads_json(content)
     except (ValueError, RecursionError) as exc:
         raise FeedError(f"not a feed: invalid JSON ({exc})", url=url) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):

@@ -15,7 +15,6 @@ Pure code on an lxml tree; it never changes the tree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from typing import Any
 from lxml.html import HtmlElement
 
 from extractors.dates import parse_iso
-from extractors.text import clean_whitespace
+from extractors.text import clean_whitespace, loads_json
 
 EARLIEST_YEAR = 1990
 MAX_JSON_LD = 64 * 1024  # a JSON-LD block bigger than this is not article metadata
@@ -95,7 +94,7 @@ def _json_ld(tree: HtmlElement) -> Iterator[dict[str, Any]]:
         if len(raw) > MAX_JSON_LD:
             continue
         try:
-            data = json.loads(raw)
+            data = loads_json(raw)
         except ValueError:
             continue
         stack = data if isinstance(data, list) else [data]

@@ -1,4 +1,4 @@
-"""Text normalisation and exact-duplicate fingerprints.
+"""Text normalisation, exact-duplicate fingerprints, and JSON read into text UTF-8 can hold.
 
 ``normalize_text`` folds what varies between two renderings of the same copy (unicode form,
 quotes and dashes, white space, case) so that ``text_hash`` recognises an exact duplicate
@@ -8,8 +8,10 @@ published under another URL. Near-duplicates are the copy detector's business, n
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
+from typing import Any
 
 _TRANSLATE = str.maketrans(
     {
@@ -59,3 +61,28 @@ def clean_whitespace(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip()
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads_json(raw: str | bytes) -> Any:
+    """``json.loads``, with every lone surrogate in a string value made U+FFFD.
+
+    JSON escapes UTF-16 (``"\\ud800"``), so a document (a JSON Feed, a page's JSON-LD) can
+    decode to strings no UTF-8 encoder takes: one such title or site name would fail the
+    warehouse's write, and with it the whole pass. Raises what ``json.loads`` raises.
+    """
+    doc = json.loads(raw)
+    if isinstance(doc, str):
+        return _LONE_SURROGATE.sub("\ufffd", doc)
+    stack = [doc] if isinstance(doc, dict | list) else []
+    while stack:  # iterative: a document nested as deep as json allows is no recursion hazard
+        node = stack.pop()
+        for key, value in list(node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(value, str):
+                if _LONE_SURROGATE.search(value):
+                    node[key] = _LONE_SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return doc

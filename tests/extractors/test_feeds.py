@@ -279,6 +279,30 @@ def test_json_feed_1_1() -> None:
     )
 
 
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#55296;", "&#x110000;", "&#" + "9" * 5000 + ";"])
+def test_a_reference_to_no_character_is_a_replacement_character(ref: str) -> None:
+    # expat refuses these, and feedparser's loose parser then raised on them: the whole feed
+    # was lost to one character
+    content = rss(f"<item><title>Talks{ref} today</title><link>https://e.com/a</link></item>")
+    feed = parse_feed(content, url=FEED_URL)
+    assert [item.title for item in feed.items] == ["Talks\ufffd today"]
+
+
+def test_lone_surrogates_in_a_json_feed_are_replacement_characters() -> None:
+    # json escapes UTF-16: "\\ud800" decodes to a string UTF-8 cannot encode, which used to
+    # end the pass at the warehouse's write
+    content = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "Wire\\ud800",'
+        b' "items": [{"id": "1", "url": "https://e.com/a", "title": "Talks\\udfff today",'
+        b' "authors": [{"name": "\\ud800A. Writer"}], "content_text": "ok \\ud83d\\ude00"}]}'
+    )
+    feed = parse_feed(content, url=FEED_URL, content_type="application/feed+json")
+    (item,) = feed.items
+    assert (feed.title, item.title) == ("Wire\ufffd", "Talks\ufffd today")
+    assert item.author == "\ufffdA. Writer"
+    assert item.summary == "ok \U0001f600"  # a pair is one character, and kept
+
+
 def test_json_feed_1_legacy_author_and_sniffing() -> None:
     doc = {
         "version": "https://jsonfeed.org/version/1",

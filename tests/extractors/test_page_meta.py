@@ -111,6 +111,14 @@ def test_a_date_utc_cannot_hold_is_no_date_and_costs_the_page_nothing(declared: 
     assert page.published_at is None and page.text.startswith("Lavrov and Rubio met")
 
 
+def test_lone_surrogates_in_json_ld_are_replacement_characters() -> None:
+    meta = meta_of(
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Talks\\ud800",'
+        ' "author": {"name": "A\\udfff"}, "publisher": {"name": "Wire\\ud800"}}</script>'
+    )
+    assert (meta.title, meta.author, meta.site_name) == ("Talks\ufffd", "A\ufffd", "Wire\ufffd")
+
+
 def test_the_tree_is_left_unchanged() -> None:
     tree = load_html(
         "<html><head><title>T</title><script type='application/ld+json'>{}</script></head>"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import resource
 import threading
@@ -347,6 +348,38 @@ def test_truncated_feed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Non
     assert any("malformed but readable" in r.getMessage() for r in caplog.records)
 
 
+def test_lone_surrogates_in_a_json_feed_and_a_page(tmp_path: Path) -> None:
+    # "\\ud800" in JSON decodes to a string no UTF-8 encoder takes; in a feed's item (or a
+    # page's JSON-LD site name) it used to end the whole pass with a UnicodeEncodeError
+    db = tmp_path / "w.duckdb"
+    with serve_site() as good, serve_site() as bad:
+        json_ld = '{"headline": "Talks", "publisher": {"name": "Wire\\ud800"}}'
+        bad.add(
+            "/lavrov",
+            page("Lavrov talks", BODY.replace("Geneva", "Helsinki")).replace(
+                "</head>", f'<script type="application/ld+json">{json_ld}</script></head>'
+            ),
+        )
+        # json.dumps writes a lone surrogate as its escape, "\\ud800"
+        feed = json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": "Wire\ud800",
+                "items": [
+                    {"id": "1\udfff", "url": bad.url("/lavrov"), "title": "Lavrov\ud800 talks"}
+                ],
+            }
+        )
+        bad.add("/feed.json", feed, content_type="application/feed+json")
+        cfg = config(("healthy", healthy(good)), ("json", bad.url("/feed.json")))
+        two_passes(cfg, db)
+    assert_healthy(db, good.url("/healthy.xml"))
+    assert rows(db, "SELECT title, source FROM articles WHERE title LIKE 'Lavrov%talks'") == [
+        ("Lavrov\ufffd talks", "Wire\ufffd")
+    ]
+    assert rows(db, "SELECT title FROM feeds WHERE name = 'json'") == [("Wire\ufffd",)]
+
+
 def test_html_served_as_a_feed(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with serve_site() as good, serve_site() as bad:
@@ -571,6 +604,7 @@ SPLICES = [
     b"<?xml version='1.0' encoding='utf-16'?>", b"<?xml version='1.0' encoding='bogus'?>",
     b"{\"version\": \"https://jsonfeed.org/version/1.1\", \"items\": [", b"<link>", b"javascript:",
     b"<pubDate>Thu, 31 Feb 99999 25:61:00 +9999</pubDate>", b"<ttl>99999999999999999999</ttl>",
+    b"&#xD800;", b"&#1114112;", b'"\\ud800"', b'"title": "\\udfff", ',
 ]  # fmt: skip
 
 
@@ -617,3 +651,10 @@ def test_mutated_corpus_feeds_give_a_feed_or_a_feed_error(case: tuple[bytes, str
     assert isinstance(result, ParsedFeed)
     assert all(item.url.startswith(("http://", "https://")) for item in result.items)
     assert all(i.published_at is None or i.published_at.tzinfo is not None for i in result.items)
+    # every string can be written (UTF-8: the warehouse, the hashes): no lone surrogate
+    strings = [result.title, result.link] + [
+        value for i in result.items for value in (i.url, i.guid, i.title, i.summary, i.author)
+    ]
+    for value in strings:
+        if value is not None:
+            value.encode("utf-8")
