@@ -116,7 +116,24 @@ async def _resources(settings: PassSettings) -> AsyncIterator[PassResources]:
 
 
 async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -> FeedPoll:
-    """Conditional GET of one feed, parsed; any failure becomes ``FeedPoll.error``."""
+    """Conditional GET of one feed, parsed; any failure becomes ``FeedPoll.error``.
+
+    Even a bug of ours: what a feed's server answers reaches much code, and an exception
+    nobody foresaw on one feed is recorded as that feed's error (its traceback in the log),
+    not the end of the pass for every feed.
+    """
+    try:
+        return await _poll_feed(fetcher, feed, state)
+    except Exception as exc:
+        LOGGER.exception("feed %s: unexpected error (a newsmon bug)", feed.url)
+        return FeedPoll(feed.url, feed.name, datetime.now(UTC), error=_internal(exc))
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+async def _poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -> FeedPoll:
     polled_at = datetime.now(UTC)
     try:
         response = await fetcher.fetch(
@@ -211,7 +228,21 @@ def new_items(polls: Sequence[FeedPoll]) -> list[FeedItem]:
 async def _collect_one(
     res: PassResources, item: FeedItem, settings: PassSettings, errors: list[PassError]
 ) -> Article | None:
-    """The item's article, or ``None`` when the page is left for a later pass (issue 7)."""
+    """The item's article, or ``None`` when the page is left for a later pass (issue 7).
+
+    A bug of ours on one page (see ``poll_feed``) leaves that page for a later pass, with the
+    error recorded, and the rest of the batch goes on."""
+    try:
+        return await _collect_page(res, item, settings, errors)
+    except Exception as exc:
+        LOGGER.exception("page %s: unexpected error (a newsmon bug)", item.url)
+        errors.append(PassError("page", item.url, _internal(exc), datetime.now(UTC)))
+        return None
+
+
+async def _collect_page(
+    res: PassResources, item: FeedItem, settings: PassSettings, errors: list[PassError]
+) -> Article | None:
     fetched_at = datetime.now(UTC)
     page: ExtractedPage | None = None
     final_url = item.url

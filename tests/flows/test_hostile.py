@@ -31,9 +31,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import extractors.fetching
+import flows.pipeline
 from extractors.errors import FeedError
 from extractors.feeds import parse_feed
-from extractors.types import ParsedFeed, RunStats
+from extractors.types import FeedItem, ParsedFeed, RunStats
 from flows.config import Config, parse_config
 from flows.passes import run_pass
 from tests.support.network import (
@@ -576,6 +577,58 @@ def test_ssrf_private_targets_through_a_stub_resolver(
     for title, (source, note) in notes(db).items():
         if title.startswith("Private"):
             assert source == "feed" and (note or "").startswith("fetch: refused to connect"), note
+
+
+# a bug of ours: no input is known to cause one (each found was fixed), so a fault is injected
+
+
+def test_a_bug_on_one_feed_costs_that_feed_not_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "w.duckdb"
+
+    def parse_with_a_bug(content: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
+        if url.endswith("/buggy.xml"):
+            raise RuntimeError("a bug")
+        return parse_feed(content, url=url, content_type=content_type)
+
+    monkeypatch.setattr(flows.pipeline, "parse_feed", parse_with_a_bug)
+    with serve_site() as good, serve_site() as bad:
+        bad.add("/buggy.xml", rss(bad, []), content_type="application/rss+xml")
+        cfg = config(("healthy", healthy(good)), ("buggy", bad.url("/buggy.xml")))
+        with caplog.at_level(logging.ERROR, logger="flows.pipeline"):
+            first, _ = two_passes(cfg, db)
+    assert_healthy(db, good.url("/healthy.xml"))
+    assert feed_error(db, "buggy") == (2, "internal error: RuntimeError: a bug")
+    assert first.feeds_failed == 1
+    # the log has the traceback, for whoever fixes the bug
+    assert any(r.exc_info and "/buggy.xml" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bug_on_one_page_leaves_that_page_for_a_later_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "w.duckdb"
+    real = flows.pipeline.build_article
+
+    def build_with_a_bug(item: FeedItem, *args: Any, **kwargs: Any) -> Any:
+        if item.title == "Buggy page":
+            raise RuntimeError("a bug")
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(flows.pipeline, "build_article", build_with_a_bug)
+    with serve_site() as good, serve_site() as bad:
+        bad.add("/buggy", page("Buggy page", BODY.replace("Geneva", "Oslo")))
+        bad.add("/fine", page("Fine page", BODY.replace("Geneva", "Bern")))
+        links = [(bad.url("/buggy"), "Buggy page"), (bad.url("/fine"), "Fine page")]
+        bad.add("/pages.xml", rss(bad, links), content_type="application/rss+xml")
+        cfg = config(("healthy", healthy(good)), ("pages", bad.url("/pages.xml")))
+        two_passes(cfg, db)
+        # not stored, so asked again by the second pass
+        assert len(bad.requests_for("/buggy")) == 2
+    assert_healthy(db, good.url("/healthy.xml"))
+    assert "Buggy page" not in notes(db) and notes(db)["Fine page"] == ("page", None)
+    assert run_errors(db, "page") == ["internal error: RuntimeError: a bug"] * 2
 
 
 # property tests: mutated corpus feeds give a ParsedFeed or a FeedError, nothing else
