@@ -299,16 +299,33 @@ def _not_a_feed(content: bytes, content_type: str | None, problem: str | None) -
     return f"not a feed: {problem or 'no RSS, Atom or RDF root element'}"
 
 
+_TAB_OR_NEWLINE = re.compile("[\t\n\r]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+
+
 def _http_url(value: object, base: str) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    """An absolute http(s) URL from a feed's link, or ``None``.
+
+    Control characters are treated as a browser's URL parser does (WHATWG): tab, CR and LF
+    are dropped anywhere, any other one refuses the link in its host and is percent-encoded
+    elsewhere. A raw NUL in a stored URL would end the warehouse's SQL at it.
+    """
+    if not isinstance(value, str):
+        return None
+    value = _TAB_OR_NEWLINE.sub("", value).strip(_C0_OR_SPACE).strip()
+    if not value:
         return None
     try:
-        absolute = urljoin(base, value.strip())
+        absolute = urljoin(base, value)
         parts = urlsplit(absolute)
     except ValueError:  # e.g. a broken ipv6 literal
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
+    if _CONTROL.search(parts.netloc):
+        return None
+    absolute = _CONTROL.sub(lambda c: f"%{ord(c[0]):02X}", absolute)
     return parts.scheme + absolute[len(parts.scheme) :]  # "HTTP://" happens
 
 

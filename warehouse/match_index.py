@@ -69,7 +69,10 @@ TERM_COUNTS = "SELECT key, df FROM term_counts"
 def _literal(value: int | str) -> str:
     if isinstance(value, int):
         return str(int(value))
-    return "'" + str(value).replace("'", "''") + "'"
+    text = str(value)
+    if "\x00" in text:  # DuckDB's parser ends a statement at a NUL, even in a string
+        return "(" + " || chr(0) || ".join(_literal(part) for part in text.split("\x00")) + ")"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def lookup_rows(

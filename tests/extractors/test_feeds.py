@@ -418,6 +418,21 @@ def test_relative_links_resolve_against_the_feed_url() -> None:
     assert rss_feed.items[0].url == "https://example.com/a/b?c=1"
 
 
+def test_control_characters_in_links_are_read_as_a_browser_reads_them() -> None:
+    # a raw NUL in a stored URL ended the warehouse's SQL at it, and every pass with it
+    links = {
+        "http://a&#0;b.example/x": None,  # in the host: no link
+        "http://us&#0;er@e.com/ok": None,  # in the userinfo too
+        "https://e.com/a&#0;b?q=&#127;": "https://e.com/a%00b?q=%7F",  # elsewhere: encoded
+        "https://e.com/a&#9;b&#10;c ": "https://e.com/abc",  # tab, LF: dropped
+    }
+    items = "".join(f"<item><title>t</title><link>{link}</link></item>" for link in links)
+    feed = parse_feed(rss(items), url=FEED_URL)
+    assert [item.url for item in feed.items] == [url for url in links.values() if url]
+    as_json = json.dumps({"version": "1", "items": [{"id": "1", "url": "http://e\x00.com/"}]})
+    assert parse_feed(as_json.encode(), url=FEED_URL).items == ()
+
+
 def test_links_guids_and_skipped_entries() -> None:
     content = rss(
         "<item><title>permalink guid</title><guid>https://e.com/p/1</guid></item>"

@@ -381,6 +381,32 @@ def test_lone_surrogates_in_a_json_feed_and_a_page(tmp_path: Path) -> None:
     assert rows(db, "SELECT title FROM feeds WHERE name = 'json'") == [("Wire\ufffd",)]
 
 
+def test_a_nul_in_a_link_costs_that_item_only(tmp_path: Path) -> None:
+    # a NUL in a link's host reached the warehouse's SQL, which ended at it: every pass failed
+    # for as long as the feed listed the item, with the other feeds' articles of its batch
+    db = tmp_path / "w.duckdb"
+    with serve_site() as good, serve_site() as bad:
+        port = bad.base_url.rsplit(":", 1)[1]
+        bad.add("/ok", page("Fine story", BODY.replace("Geneva", "Oslo")))
+        bad.add("/ab", page("Encoded path", BODY.replace("Geneva", "Bern")))
+        items = [
+            {"id": "1", "url": f"http://us\x00er@127.0.0.1:{port}/ok", "title": "Nul userinfo"},
+            {"id": "2", "url": f"http://127.0.0.1\x00:{port}/ok", "title": "Nul host"},
+            {"id": "3", "url": bad.url("/a\x00b"), "title": "Encoded path"},
+            {"id": "4", "url": bad.url("/ok"), "title": "Fine story"},
+        ]
+        feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+        bad.add("/feed.json", feed, content_type="application/feed+json")
+        cfg = config(("healthy", healthy(good)), ("json", bad.url("/feed.json")))
+        two_passes(cfg, db)
+    assert_healthy(db, good.url("/healthy.xml"))
+    stored = notes(db)
+    assert stored["Fine story"] == ("page", None)
+    # the encoded path is another URL, which the site does not serve
+    assert stored["Encoded path"] == ("feed", "fetch: HTTP 404 Not Found")
+    assert "Nul userinfo" not in stored and "Nul host" not in stored
+
+
 def test_html_served_as_a_feed(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with serve_site() as good, serve_site() as bad:

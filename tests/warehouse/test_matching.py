@@ -17,7 +17,7 @@ from extractors.types import Article
 from flows import variants
 from warehouse.connection import open_warehouse
 from warehouse.loads import load_articles
-from warehouse.match_index import prune_postings
+from warehouse.match_index import lookup_rows, prune_postings
 from warehouse.matching import MatchSettings
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -304,3 +304,13 @@ def test_within_a_batch_the_earliest_published_version_is_the_root(tmp_path: Pat
     found = matched(db)
     assert found["002"][0] == "000" and found["000"][0] is None
     assert found["000"][1] == found["001"][1] == found["002"][1]
+
+
+def test_a_lookup_finds_a_value_with_a_nul(tmp_path: Path) -> None:
+    # the lookups write values into the SQL as literals; DuckDB's parser ends a statement at a
+    # NUL, even inside a string
+    with open_warehouse(tmp_path / "w.duckdb") as con:
+        con.execute("CREATE TABLE t (v VARCHAR)")
+        con.executemany("INSERT INTO t VALUES (?)", [["a\x00b"], ["it's"], ["\x00"], ["plain"]])
+        found = lookup_rows(con, "SELECT v FROM t", "v", ["a\x00b", "it's", "\x00", "absent"])
+    assert sorted(v for (v,) in found) == ["\x00", "a\x00b", "it's"]
