@@ -10,8 +10,15 @@ The page's own ``<link rel=canonical>`` is applied later by ``resolve_canonical`
 from __future__ import annotations
 
 import posixpath
-import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    unquote_to_bytes,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 TRACKING_PARAMS = frozenset(
     {
@@ -49,7 +56,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # characters left unescaped in paths and queries (RFC 3986 unreserved + sub-delims + ':' '@' '/')
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _QUERY_SAFE = ":@!$'()*+,;/?-._~"
-_HEX_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_ASCII_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))
 
 
 def is_tracking_param(name: str) -> bool:
@@ -64,8 +71,10 @@ def is_tracking_param(name: str) -> bool:
 def _normalise_path(path: str) -> str:
     if not path:
         return "/"
-    # re-quote with one canonical escaping: decode what is safe to decode, upper-case the rest
-    path = quote(unquote(path), safe=_PATH_SAFE)
+    # re-quote with one canonical escaping: decode what is safe to decode, upper-case the rest.
+    # As bytes: an escape that is no UTF-8 (%E9, Latin-1's é) stays itself; decoded as text
+    # it became U+FFFD, and /caf%E9 and /caf%E8 one URL, one article
+    path = quote(unquote_to_bytes(path), safe=_PATH_SAFE)
     trailing = path.endswith("/")
     normalised = posixpath.normpath(path)
     if normalised.startswith("//"):
@@ -98,13 +107,16 @@ def canonicalize_url(url: str) -> str:
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")
         netloc = f"{userinfo}@{netloc}"
+    # the query's bytes, each one character (Latin-1), for the same reason as the path's;
+    # raw non-ASCII is escaped as UTF-8 first, as a browser sends it
+    ascii_query = quote(parts.query, safe=_ASCII_PRINTABLE)
     query_pairs = [
         (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        for k, v in parse_qsl(ascii_query, keep_blank_values=True, encoding="latin-1")
         if not is_tracking_param(k)
     ]
     query_pairs.sort()
-    query = urlencode(query_pairs, quote_via=quote, safe=_QUERY_SAFE)
+    query = urlencode(query_pairs, quote_via=quote, safe=_QUERY_SAFE, encoding="latin-1")
     return urlunsplit((scheme, netloc, _normalise_path(parts.path), query, ""))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -27,6 +27,11 @@ from extractors.urls import canonicalize_url, host_of, resolve_canonical
         ("https://example.com/a%2Db", "https://example.com/a-b"),
         ("https://example.com./a", "https://example.com/a"),
         ("https://example.com/story/?id=7", "https://example.com/story/?id=7"),
+        # an escape that is no UTF-8 (Latin-1 é, è) stays itself: it once became U+FFFD, and
+        # two articles one URL
+        ("https://example.com/caf%e9", "https://example.com/caf%E9"),
+        ("https://example.com/?id=%e8&a=%C3%A9", "https://example.com/?a=%C3%A9&id=%E8"),
+        ("https://example.com/caf\u00e9?q=\u00e9", "https://example.com/caf%C3%A9?q=%C3%A9"),
     ],
 )
 def test_canonical_forms(url: str, expected: str) -> None:
@@ -93,3 +98,14 @@ def test_decorations_do_not_change_identity(url: str, decoration: str) -> None:
     else:
         decorated = base + decoration if decoration.startswith("#") or "?" not in base else base
     assert canonicalize_url(decorated) == canonicalize_url(base)
+
+
+# bytes of a path segment or a query value; "/" and "." are left out: "a/./b" is "a/b"
+raw = st.binary(min_size=1, max_size=6).filter(lambda b: not set(b) & set(b"/."))
+
+
+@given(raw, raw, st.sampled_from(["https://example.com/news/{}", "https://example.com/?id={}"]))
+def test_different_bytes_are_different_urls(a: bytes, b: bytes, template: str) -> None:
+    first = canonicalize_url(template.format(quote(a, safe="")))
+    second = canonicalize_url(template.format(quote(b, safe="")))
+    assert (first == second) == (a == b), (first, second)
