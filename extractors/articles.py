@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 import trafilatura
 from trafilatura.utils import load_html
@@ -79,11 +80,23 @@ def _same_site_canonical(url: str, declared: str | None) -> str:
 
     A syndicated reprint often declares the wire original as canonical; taking that would fold
     the reprinting outlet into the original and lose who reprinted it. Copy detection relates
-    such pages instead. A canonical pointing at the site's front page is a template error.
+    such pages instead. The site is the host (``www.`` or not) and the port: another port is
+    another server, which could otherwise claim a page of this one. A canonical with
+    credentials in it, or pointing at the site's front page (``/``, ``/index.html``,
+    ``/?lang=en``) from an article, is a template error.
     """
+    own = resolve_canonical(url, None)
     resolved = resolve_canonical(url, declared)
-    if host_of(resolved) != host_of(url):
-        return resolve_canonical(url, None)
-    if resolved.rstrip("/").count("/") <= 2 and url.rstrip("/").count("/") > 2:
-        return resolve_canonical(url, None)
+    theirs, ours = urlsplit(resolved), urlsplit(own)
+    if (host_of(resolved), theirs.port) != (host_of(own), ours.port):
+        return own
+    if theirs.username is not None or (_front_page(theirs.path) and not _front_page(ours.path)):
+        return own
     return resolved
+
+
+_FRONT_PAGE = re.compile(r"/?((index|default|home)(\.[a-z0-9]+)?/?)?", re.IGNORECASE)
+
+
+def _front_page(path: str) -> bool:
+    return _FRONT_PAGE.fullmatch(path) is not None

@@ -128,8 +128,12 @@ def resolve_canonical(page_url: str, declared: str | None) -> str:
     base = canonicalize_url(page_url)
     if not declared:
         return base
-    candidate = canonicalize_url(urljoin(page_url, declared.strip()))
-    if urlsplit(candidate).scheme not in DEFAULT_PORTS or not urlsplit(candidate).hostname:
+    try:
+        candidate = canonicalize_url(urljoin(page_url, declared.strip()))
+        parts = urlsplit(candidate)
+    except ValueError:  # "http://[::1/x", a broken ipv6 literal: no URL at all
+        return base
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         return base
     return candidate
 
