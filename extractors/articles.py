@@ -24,7 +24,7 @@ from extractors.urls import host_of, resolve_canonical
 
 LOGGER = logging.getLogger(__name__)
 
-_HTML_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z]{2,3})", re.IGNORECASE)
+_HTML_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z]{2,3})(?![a-zA-Z])", re.IGNORECASE)
 MIN_TEXT_CHARS = 80
 
 

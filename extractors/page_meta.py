@@ -15,6 +15,7 @@ Pure code on an lxml tree; it never changes the tree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -203,5 +204,15 @@ def page_metadata(tree: HtmlElement) -> PageMeta:
         author=_first(*(tags.get(k) for k in _AUTHOR), _ld_name(ld.get("author"))),
         published_at=published,
         canonical_url=_canonical(tree) or tags.get("og:url"),
-        language=(html_lang.replace("_", "-").split("-")[0].strip().lower() or None),
+        language=_language(html_lang),
     )
+
+
+_LANGUAGE = re.compile("[a-z]{2,3}")
+
+
+def _language(declared: str) -> str | None:
+    """The primary subtag of a declared language ("en-GB", "pt_BR"), when it is one (two or
+    three letters): whatever else a page writes there is not stored as its language."""
+    primary = declared.replace("_", "-").split("-")[0].strip().lower()
+    return primary if _LANGUAGE.fullmatch(primary) else None

@@ -165,9 +165,11 @@ def load_articles(
     """
     if not articles:
         return LoadResult((), 0, 0, 0)
-    urls_of = {a.article_id: _urls_of(a) for a in articles}
+    # by position, not by id: two items of a batch can be one article (one canonical URL),
+    # and each item's URLs must lead to it, or the next pass fetches the page again
+    urls_of = [_urls_of(a) for a in articles]
     with _in_transaction(con):
-        known_urls = _lookup_urls(con, {u for us in urls_of.values() for u in us})
+        known_urls = _lookup_urls(con, {u for us in urls_of for u in us})
         by_hash = _lookup_hashes(con, {a.text_hash for a in articles})
         matcher = Matcher(con, matching)
         stored_ids = set(known_urls.values())
@@ -176,8 +178,7 @@ def load_articles(
         url_rows: dict[str, str] = {}
         already = 0
         seen_ids: set[str] = set()
-        for article in articles:
-            urls = urls_of[article.article_id]
+        for article, urls in zip(articles, urls_of, strict=True):
             host = host_of(article.canonical_url)
             existing = next((known_urls[u] for u in urls if u in known_urls), None)
             if existing is None and article.article_id in seen_ids:

@@ -119,6 +119,18 @@ def test_lone_surrogates_in_json_ld_are_replacement_characters() -> None:
     assert (meta.title, meta.author, meta.site_name) == ("Talks\ufffd", "A\ufffd", "Wire\ufffd")
 
 
+@pytest.mark.parametrize(
+    ("lang", "stored"),
+    [("pt_BR", "pt"), ("EN", "en"), ("x" * 100_000, None), ("\u00e9n", None), ("12", None)],
+)
+def test_only_a_language_tag_is_a_language(lang: str, stored: str | None) -> None:
+    # a page's <html lang> went to the warehouse whatever it held (100 kB of it, once)
+    assert meta_of("", lang=lang).language == stored
+    paragraphs = "".join(f"<p>Lavrov and Rubio met in Geneva for round {n}.</p>" for n in range(9))
+    html = f"<html lang='{lang}'><head><title>T</title></head><body>{paragraphs}</body></html>"
+    assert extract_page(html, "https://example.com/a").language == stored
+
+
 def test_the_tree_is_left_unchanged() -> None:
     tree = load_html(
         "<html><head><title>T</title><script type='application/ld+json'>{}</script></head>"

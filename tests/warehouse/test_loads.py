@@ -89,6 +89,19 @@ def test_one_article_two_urls_is_stored_once(tmp_path: Path) -> None:
     assert count(db, "SELECT count(*) FROM articles") == 1
 
 
+def test_two_items_of_one_batch_that_are_one_article_both_lead_to_it(tmp_path: Path) -> None:
+    # /a and /b both declare /story canonical: one article, and both URLs must be known, or
+    # the next pass takes the second for a new item and fetches its page again
+    db = tmp_path / "w.duckdb"
+    first = article("https://a.example/story", url="https://a.example/a")
+    second = article("https://a.example/story", url="https://a.example/b")
+    with open_warehouse(db) as con:
+        result = load_articles(con, [first, second], run_id="r1")
+        urls = {u for (u,) in con.execute("SELECT url FROM article_urls").fetchall()}
+    assert len(result.new_ids) == 1 and count(db, "SELECT count(*) FROM articles") == 1
+    assert {"https://a.example/a", "https://a.example/b", "https://a.example/story"} <= urls
+
+
 def test_identical_text_same_site_is_one_article(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with open_warehouse(db) as con:
