@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from flows.cli import main
 from flows.demo import load_seeds
 from tests.support.corpus import token_f1
+from tests.support.pages import page, rss
+from tests.support.sites import serve_site
 from warehouse.connection import open_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +37,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def newsmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSMON_", "PREFECT_API"))}
+def newsmon(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("NEWSMON_", "PREFECT_API"))},
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-c", "from flows.cli import main; main()", *args],
         cwd=cwd,
@@ -133,6 +140,32 @@ def test_sql_is_read_only_and_errors_are_one_line(demo_db: Path) -> None:
         main, ["sql", "--db", str(demo_db.parent / "absent.duckdb"), "SELECT 1"]
     )
     assert missing.exit_code == 1 and "no warehouse" in missing.output
+
+
+def test_run_is_quiet_and_stores_the_pass_even_with_an_empty_api_url(tmp_path: Path) -> None:
+    # "PREFECT_API_URL=" (an .env line) made Prefect send every event to the empty URL, with a
+    # traceback each, on an otherwise successful pass
+    with serve_site() as site:
+        site.add("/lavrov", page("Lavrov in Geneva"))
+        site.add("/feed.xml", rss(site, [("/lavrov", "Lavrov in Geneva")]))
+        config = tmp_path / "newsmon.toml"
+        config.write_text(
+            f'[[feeds]]\nname = "site"\nurl = "{site.url("/feed.xml")}"\n'
+            '[fetch]\nallow_private_networks = ["127.0.0.1/32"]\n',
+            encoding="utf-8",
+        )
+        db = tmp_path / "w.duckdb"
+        result = newsmon(
+            "run", "--config", str(config), "--db", str(db), cwd=tmp_path,
+            env={"PREFECT_API_URL": ""},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for marker in ("Traceback", "ERROR", "Warning"):
+        assert marker not in result.stderr, result.stderr
+    with open_warehouse(db, read_only=True) as con:
+        assert con.execute("SELECT title, text_source FROM articles").fetchall() == [
+            ("Lavrov in Geneva", "page")
+        ]
 
 
 def test_run_refuses_an_unusable_config_in_one_line(tmp_path: Path) -> None:
