@@ -4,16 +4,25 @@ The outbox (``warehouse.outbox``) decides what is due; this module sends. A chan
 Apprise URL (json://, slack://, mailto://, ntfys://, ...) or ``console`` (the terminal, used
 when the config names no channel). Transient failures are retried with backoff within the run;
 what still fails stays pending for later runs, up to ``MAX_ATTEMPTS``.
+
+Each send to an Apprise channel runs in a process of its own, under an overall deadline
+(``SEND_TIMEOUT``) and a memory cap: Apprise's timeouts bound each read, not the answer, so a
+webhook that drips its answer held the pass (and the warehouse's writer lock) for as long as
+it liked, and one that streamed without end took the memory. The process is killed at the
+deadline. It follows no redirect: a POST redirected with 301/302 arrives as an empty GET
+(which Apprise counted as sent), and a redirect may point anywhere, a private address too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 
 import apprise
 from rich.console import Console
@@ -35,17 +44,21 @@ MAX_ATTEMPTS = 6
 IN_RUN_ATTEMPTS = 3
 RETRY_BASE = timedelta(seconds=1)
 LATER_RUN_DELAY = timedelta(minutes=5)
+SEND_TIMEOUT = 30.0  # seconds for one send, answer included
+SEND_MEMORY = 1024**3  # bytes of address space for the sending process
 # apprise reports an HTTP failure only in its log, as "... error=<status>."
 _STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """The outcome of one send: ``permanent`` failures are not retried."""
+    """The outcome of one send: ``permanent`` failures are not retried; ``later`` ones (no
+    answer in time) not within this run, nor is anything else sent to that channel in it."""
 
     ok: bool
     error: str | None = None
     permanent: bool = False
+    later: bool = False
 
 
 @dataclass
@@ -83,12 +96,68 @@ def render(alert: PendingAlert) -> tuple[str, str]:
     return f"Leader call: {alert.headline}", "\n".join(lines)
 
 
-def send(url: str, title: str, body: str, console: Console | None = None) -> Delivery:
-    """Deliver one message to one channel (blocking)."""
+def send(
+    url: str,
+    title: str,
+    body: str,
+    console: Console | None = None,
+    *,
+    timeout: float = SEND_TIMEOUT,
+) -> Delivery:
+    """Deliver one message to one channel (blocking, at most ``timeout`` seconds)."""
     if url == CONSOLE:
         (console or Console()).print(Panel(body, title=title, title_align="left"))
         return Delivery(ok=True)
-    notifier = apprise.Apprise()
+    context = multiprocessing.get_context("forkserver")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_send_in_child, args=(sender, url, title, body), name="newsmon-alert", daemon=True
+    )
+    process.start()
+    sender.close()
+    try:
+        if receiver.poll(timeout):
+            delivery: Delivery = receiver.recv()
+        else:
+            error = f"no complete answer within {timeout:g} s"
+            delivery = Delivery(ok=False, error=error, later=True)
+    except EOFError:  # the process died without a word: killed, or out of memory in C
+        error = f"the sending process ended ({process.exitcode})"
+        delivery = Delivery(ok=False, error=error, later=True)
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        receiver.close()
+    return delivery
+
+
+def _send_in_child(answer: Connection, url: str, title: str, body: str) -> None:
+    import resource
+
+    import requests
+
+    resource.setrlimit(resource.RLIMIT_AS, (SEND_MEMORY, SEND_MEMORY))
+    # no redirect, whatever a plugin asks of requests (see the module's docstring)
+    request = requests.Session.request
+
+    def without_redirects(self: requests.Session, *args: object, **kwargs: object) -> object:
+        kwargs["allow_redirects"] = False
+        return request(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    requests.Session.request = without_redirects  # type: ignore[method-assign]
+    try:
+        delivery = _notify(url, title, body)
+    except MemoryError:
+        delivery = Delivery(ok=False, error="the channel's answer did not fit in memory")
+    except Exception as exc:  # a plugin's bug must be a failed delivery, not a lost answer
+        delivery = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+    answer.send(delivery)
+    answer.close()
+
+
+def _notify(url: str, title: str, body: str) -> Delivery:
+    notifier = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
     if not notifier.add(url):
         return Delivery(ok=False, error="not a usable Apprise URL", permanent=True)
     with apprise.LogCapture(level=logging.INFO) as captured:
@@ -98,6 +167,12 @@ def send(url: str, title: str, body: str, console: Console | None = None) -> Del
         return Delivery(ok=True)
     statuses = [int(s) for s in _STATUS_IN_LOG.findall(log)]
     status = statuses[-1] if statuses else None
+    if status is not None and 300 <= status < 400:
+        return Delivery(
+            ok=False,
+            error=f"HTTP {status}: a redirect, not followed (alerts go to the configured URL only)",
+            permanent=True,
+        )
     reason = log.strip().splitlines()[-1] if log.strip() else "delivery failed"
     # 4xx means the request itself is wrong: retrying will not help (408/429 excepted)
     permanent = status is not None and 400 <= status < 500 and status not in (408, 425, 429)
@@ -111,6 +186,7 @@ async def deliver_alerts(
     announce: Callable[[PendingAlert], None] | None = None,
     console: Console | None = None,
     retry_base: timedelta = RETRY_BASE,
+    send_timeout: float = SEND_TIMEOUT,
 ) -> AlertReport:
     """Enqueue alerts for new leader-call stories and deliver everything due."""
     urls = {channel_name(u): u for u in (channel_urls or [CONSOLE])}
@@ -120,12 +196,17 @@ async def deliver_alerts(
         report.new_stories = enqueue_alerts(con, list(urls), now)
         due = due_alerts(con, now, channels=list(urls))
     announced: set[str] = set()
+    down: set[str] = set()  # channels that did not answer in time: left for a later run
     for alert in due:
         if announce is not None and alert.story_id in report.new_stories:
             if alert.story_id not in announced:
                 announce(alert)
                 announced.add(alert.story_id)
-        status = await _attempt(db_path, urls[alert.channel], alert, console, retry_base)
+        if alert.channel in down:
+            status = "pending"
+        else:
+            url = urls[alert.channel]
+            status = await _attempt(db_path, url, alert, console, retry_base, send_timeout, down)
         report.lines.append({"story": alert.headline, "channel": alert.channel, "status": status})
         if status == "sent":
             report.sent += 1
@@ -142,17 +223,21 @@ async def _attempt(
     alert: PendingAlert,
     console: Console | None,
     retry_base: timedelta,
+    send_timeout: float,
+    down: set[str],
 ) -> str:
     title, body = render(alert)
     for attempt in range(IN_RUN_ATTEMPTS):
-        delivery = await asyncio.to_thread(send, url, title, body, console)
+        delivery = await asyncio.to_thread(send, url, title, body, console, timeout=send_timeout)
         now = datetime.now(UTC)
         with open_warehouse(db_path) as con:
             if delivery.ok:
                 mark_sent(con, alert.alert_id, now)
                 LOGGER.info("alert for story %s sent to %s", alert.story_id, alert.channel)
                 return "sent"
-            last_in_run = attempt == IN_RUN_ATTEMPTS - 1
+            last_in_run = attempt == IN_RUN_ATTEMPTS - 1 or delivery.later
+            if delivery.later:
+                down.add(alert.channel)
             status = mark_attempt_failed(
                 con,
                 alert.alert_id,

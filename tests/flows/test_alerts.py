@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 from flows.alerts import deliver_alerts
+from tests.support.network import answer, canary, scripted_server
 from tests.support.webhook import webhook_receiver
 from warehouse.connection import open_warehouse
 
@@ -37,8 +42,16 @@ def make_warehouse(db: Path, stories: dict[str, bool]) -> None:
             )
 
 
-def deliver(db: Path, url: str) -> object:
-    return asyncio.run(deliver_alerts(str(db), [url], retry_base=FAST))
+def deliver(db: Path, url: str, **options: Any) -> object:
+    return asyncio.run(deliver_alerts(str(db), [url], retry_base=FAST, **options))
+
+
+def last_error(db: Path, story: str = "s1") -> str:
+    with open_warehouse(db, read_only=True) as con:
+        ((error,),) = con.execute(
+            "SELECT last_error FROM alerts WHERE story_id = ?", [story]
+        ).fetchall()
+    return str(error)
 
 
 def statuses(db: Path) -> dict[str, tuple[str, int]]:
@@ -98,3 +111,67 @@ def test_transient_failures_stop_at_the_limit(tmp_path: Path) -> None:
         deliver(db, receiver.url())
         assert len(receiver.posts) == 6
     assert statuses(db) == {"s1": ("failed", 6)}
+
+
+def drip_for_a_while(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """A 200 whose body comes a byte every 0.1 s, for 20 s at most (a broken sender would
+    wait it out: the test fails, it does not hang)."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    for _ in range(200):
+        if stop.wait(0.1):
+            return
+        try:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+        except OSError:
+            return
+
+
+def test_a_webhook_that_drips_is_cut_at_the_deadline_and_left_for_a_later_run(
+    tmp_path: Path,
+) -> None:
+    # Apprise's timeouts bound each read, not the answer: this webhook held the pass, and the
+    # warehouse's writer lock, for as long as it dripped
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True, "s2": True})
+    with scripted_server(drip_for_a_while) as hook:
+        started = time.monotonic()
+        deliver(db, f"json://127.0.0.1:{hook.port}/hook", send_timeout=2)
+        elapsed = time.monotonic() - started
+        asked = list(hook.requests)
+    # one try, cut at 2 s; the channel then rests for the run: the other story is not tried
+    assert asked == ["/hook"] and elapsed < 12, elapsed
+    assert statuses(db) == {"s1": ("pending", 1), "s2": ("pending", 0)}
+    assert "no complete answer within 2 s" in last_error(db)
+
+
+def test_a_redirect_is_not_followed_and_the_alert_fails_with_the_reason(tmp_path: Path) -> None:
+    # requests turns a redirected POST into an empty GET, which Apprise counted as sent
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True})
+
+    def moved(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        answer(handler, 302, b"", {"Location": "/landing"})
+
+    with scripted_server(moved) as hook:
+        deliver(db, f"json://127.0.0.1:{hook.port}/hook")
+        asked = list(hook.requests)
+    assert asked == ["/hook"]
+    assert statuses(db) == {"s1": ("failed", 1)}
+    assert "HTTP 302: a redirect, not followed" in last_error(db)
+
+
+def test_a_redirect_toward_another_address_reaches_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True})
+    with canary() as elsewhere:
+
+        def away(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+            answer(handler, 307, b"", {"Location": elsewhere.url("/meta-data")})
+
+        with scripted_server(away) as hook:
+            deliver(db, f"json://127.0.0.1:{hook.port}/hook")
+        reached = list(elsewhere.requests)
+    assert reached == [] and statuses(db) == {"s1": ("failed", 1)}
