@@ -72,6 +72,11 @@ class AlertReport:
     lines: list[dict[str, str]] = field(default_factory=list)
 
 
+def usable_channel(url: str) -> bool:
+    """Whether ``url`` names a channel Apprise can send to (``console`` aside)."""
+    return apprise.Apprise.instantiate(url) is not None
+
+
 def channel_name(url: str) -> str:
     """How a channel is recorded in ``alerts.channel``: the URL with its secrets masked."""
     if url == CONSOLE:

@@ -105,6 +105,21 @@ class ScheduleConfig(_Strict):
 class AlertConfig(_Strict):
     url: str = Field(min_length=3)
 
+    @field_validator("url")
+    @classmethod
+    def _usable(cls, value: str) -> str:
+        from flows.alerts import CONSOLE, usable_channel
+
+        value = value.strip()
+        if value.lower() == CONSOLE:
+            return CONSOLE
+        if not usable_channel(value):
+            raise ValueError(
+                "not a usable Apprise URL (json://host/path, slack://..., mailto://...)"
+                ' nor "console"'
+            )
+        return value
+
 
 class RelevanceConfig(_Strict):
     us: list[str] | None = None
@@ -232,6 +247,23 @@ class Config(_Strict):
             if feed.url in seen:
                 raise ValueError(f"feeds[{index}].url: {feed.url} is listed twice")
             seen.add(feed.url)
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_channels(self) -> Config:
+        # a channel is recorded by its URL with the secrets masked: two URLs that differ only
+        # in a password would be one channel, and alerts would reach one of them only
+        from flows.alerts import channel_name
+
+        first: dict[str, int] = {}
+        for index, alert in enumerate(self.alerts):
+            name = channel_name(alert.url)
+            if name in first:
+                raise ValueError(
+                    f"alerts[{index}].url: the same channel as alerts[{first[name]}] once its"
+                    f" secrets are masked ({name}); alerts would reach one of them only"
+                )
+            first[name] = index
         return self
 
 

@@ -84,6 +84,37 @@ def test_duplicate_feed_is_refused() -> None:
         parse_config({"feeds": [feed, feed]})
 
 
+FEED = {"name": "a", "url": "https://example.org/rss"}
+
+
+@pytest.mark.parametrize(
+    "url", ["htp://oops", "/tmp/alerts.log", "file:///tmp/x", "json://[::1", "x" * 5000]
+)
+def test_an_unusable_alert_url_is_refused(url: str) -> None:
+    # it used to be accepted, and each leader-call story then failed to it, one by one
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"feeds": [FEED], "alerts": [{"url": url}]})
+    assert caught.value.key == "alerts[0].url"
+    assert "not a usable Apprise URL" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["console", "CONSOLE", " console "])
+def test_console_is_a_channel_however_written(url: str) -> None:
+    assert parse_config({"feeds": [FEED], "alerts": [{"url": url}]}).alerts[0].url == "console"
+
+
+def test_two_urls_that_are_one_channel_once_masked_are_refused() -> None:
+    # recorded with secrets masked, both were one channel: one of them never got an alert
+    alerts = [
+        {"url": "json://alice:pwA@127.0.0.1:9/hook"},
+        {"url": "json://bob:pwB@127.0.0.1:9/hook"},
+        {"url": "json://alice:pwC@127.0.0.1:9/hook"},
+    ]
+    with pytest.raises(ConfigError, match=r"alerts\[2\]\.url: the same channel as alerts\[0\]"):
+        parse_config({"feeds": [FEED], "alerts": alerts})
+    assert len(parse_config({"feeds": [FEED], "alerts": alerts[:2]}).alerts) == 2
+
+
 def test_extraction_fallback_reaches_the_pass_settings(tmp_path: Path) -> None:
     from flows.passes import pass_settings
 
