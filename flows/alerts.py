@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from rich.console import Console
@@ -35,6 +36,7 @@ from warehouse.outbox import (
     enqueue_alerts,
     mark_attempt_failed,
     mark_sent,
+    rename_channel,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -78,13 +80,47 @@ def usable_channel(url: str) -> bool:
 
 
 def channel_name(url: str) -> str:
-    """How a channel is recorded in ``alerts.channel``: the URL with its secrets masked."""
+    """How a channel is recorded in ``alerts.channel``, its identity: the URL as Apprise writes
+    it with its secrets masked, less what is not a secret Apprise masks or not the channel.
+
+    Header (``+name``) and payload (``-name``) values are masked too (an ``Authorization``
+    header would be stored, exported and logged as written), and the options of the transport
+    (timeouts, retries, format, method) are left out: changing one makes no new channel, which
+    would be sent every leader-call story again.
+    """
     if url == CONSOLE:
         return CONSOLE
-    instance = apprise.Apprise.instantiate(url)
-    if instance is None:
+    masked = _apprise_masked(url)
+    if masked is None:
         return url
-    return str(instance.url(privacy=True))
+    parts = urlsplit(masked)
+    kept = [
+        (key, "****" if key[:1] in "+-" else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in _TRANSPORT_OPTIONS
+    ]
+    return urlunsplit(parts._replace(query=urlencode(kept, safe="*:/@")))
+
+
+def legacy_channel_name(url: str) -> str:
+    """What ``channel_name`` was before it masked headers and left transport options out:
+    rows recorded under it are renamed (``warehouse.outbox.rename_channel``)."""
+    if url == CONSOLE:
+        return CONSOLE
+    masked = _apprise_masked(url)
+    return url if masked is None else masked
+
+
+def _apprise_masked(url: str) -> str | None:
+    instance = apprise.Apprise.instantiate(url)
+    return None if instance is None else str(instance.url(privacy=True))
+
+
+# the options every Apprise URL may carry (apprise.url and plugins.base), and json's method
+_TRANSPORT_OPTIONS = frozenset(
+    {"format", "overflow", "emojis", "tz", "store", "rto", "cto", "verify", "redirect", "retry"}
+    | {"wait", "optional", "method"}
+)
 
 
 def render(alert: PendingAlert) -> tuple[str, str]:
@@ -198,6 +234,9 @@ async def deliver_alerts(
     report = AlertReport()
     now = datetime.now(UTC)
     with open_warehouse(db_path) as con:
+        for name, url in urls.items():
+            if renamed := rename_channel(con, legacy_channel_name(url), name):
+                LOGGER.info("%d alerts of %s recorded under its new name", renamed, name)
         report.new_stories = enqueue_alerts(con, list(urls), now)
         due = due_alerts(con, now, channels=list(urls))
     announced: set[str] = set()

@@ -37,6 +37,24 @@ def alert_id(story_id: str, channel: str) -> str:
     return hashlib.sha1(f"{story_id}\x00{channel}".encode()).hexdigest()[:20]
 
 
+def rename_channel(con: duckdb.DuckDBPyConnection, old: str, new: str) -> int:
+    """Record the alerts of channel ``old`` as ``new``'s (how a channel is named changed);
+    a story ``new`` has a row for already keeps that row. Returns the rows renamed."""
+    if old == new:
+        return 0
+    row = con.execute(
+        """
+        UPDATE alerts SET channel = $new
+        WHERE channel = $old
+          AND NOT EXISTS (SELECT 1 FROM alerts b
+                          WHERE b.story_id = alerts.story_id AND b.channel = $new)
+        RETURNING 1
+        """,
+        {"old": old, "new": new},
+    ).fetchall()
+    return len(row)
+
+
 def enqueue_alerts(
     con: duckdb.DuckDBPyConnection, channels: Sequence[str], now: datetime
 ) -> list[str]:

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from flows.alerts import deliver_alerts
+from flows.alerts import channel_name, deliver_alerts, legacy_channel_name
 from tests.support.network import answer, canary, scripted_server
 from tests.support.webhook import webhook_receiver
 from warehouse.connection import open_warehouse
@@ -175,3 +175,53 @@ def test_a_redirect_toward_another_address_reaches_nothing(tmp_path: Path) -> No
             deliver(db, f"json://127.0.0.1:{hook.port}/hook")
         reached = list(elsewhere.requests)
     assert reached == [] and statuses(db) == {"s1": ("failed", 1)}
+
+
+def channels(db: Path) -> list[str]:
+    with open_warehouse(db, read_only=True) as con:
+        return [c for (c,) in con.execute("SELECT channel FROM alerts ORDER BY 1").fetchall()]
+
+
+def test_a_header_value_is_masked_in_the_recorded_channel(tmp_path: Path) -> None:
+    # Apprise masks passwords and tokens, not headers: a bearer token was stored as written
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True})
+    with webhook_receiver() as receiver:
+        deliver(db, receiver.url() + "?+Authorization=Bearer%20SECRET&-team=SECRET2")
+        assert len(receiver.delivered) == 1
+    assert statuses(db) == {"s1": ("sent", 1)}
+    (channel,) = channels(db)
+    assert "SECRET" not in channel and "Authorization=****" in channel
+
+
+def test_a_changed_transport_option_is_the_same_channel(tmp_path: Path) -> None:
+    # the options were part of the channel's name: a new timeout sent every story again
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True, "s2": True})
+    with webhook_receiver() as receiver:
+        deliver(db, receiver.url())
+        deliver(db, receiver.url() + "?rto=10&cto=3")
+        deliver(db, receiver.url() + "?rto=10&cto=3&format=markdown&retry=2")
+        assert len(receiver.posts) == 2
+    assert len(channels(db)) == 2 and len(set(channels(db))) == 1
+
+
+def test_alerts_recorded_under_the_old_channel_name_are_not_sent_again(tmp_path: Path) -> None:
+    # an upgrade renames a channel (headers masked, options left out): its alerts follow
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True, "s2": True})
+    with webhook_receiver() as receiver:
+        url = receiver.url() + "?+Authorization=Bearer%20SECRET"
+        old = legacy_channel_name(url)
+        assert old != channel_name(url)
+        with open_warehouse(db) as con:  # s1 as an older version recorded it: sent
+            con.execute(
+                "INSERT INTO alerts (alert_id, story_id, channel, status, attempts, created_at,"
+                " sent_at) VALUES ('old-s1', 's1', ?, 'sent', 1, ?, ?)",
+                [old, T0, T0],
+            )
+        deliver(db, url)
+        titles = [p["title"] for p in receiver.delivered]
+    assert titles == ["Leader call: Headline s2"]
+    assert channels(db) == [channel_name(url)] * 2
+    assert statuses(db) == {"s1": ("sent", 1), "s2": ("sent", 1)}
