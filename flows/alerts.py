@@ -50,6 +50,7 @@ SEND_TIMEOUT = 30.0  # seconds for one send, answer included
 SEND_MEMORY = 1024**3  # bytes of address space for the sending process
 # apprise reports an HTTP failure only in its log, as "... error=<status>."
 _STATUS_IN_LOG = re.compile(r"error=(\d{3})\b")
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ - [A-Z]+ - ")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def _notify(url: str, title: str, body: str) -> Delivery:
             permanent=True,
         )
     reason = log.strip().splitlines()[-1] if log.strip() else "delivery failed"
+    reason = _LOG_PREFIX.sub("", reason)  # "2026-11-22 19:00:00,123 - WARNING - " before it
     # 4xx means the request itself is wrong: retrying will not help (408/429 excepted)
     permanent = status is not None and 400 <= status < 500 and status not in (408, 425, 429)
     return Delivery(ok=False, error=reason[:300], permanent=permanent)

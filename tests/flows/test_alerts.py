@@ -98,6 +98,7 @@ def test_a_400_is_failed_and_not_retried(tmp_path: Path) -> None:
     with open_warehouse(db, read_only=True) as con:
         row = con.execute("SELECT status, attempts, last_error FROM alerts").fetchone()
     assert row is not None and row[:2] == ("failed", 1) and "400" in row[2]
+    assert row[2].startswith("Failed to send JSON POST notification")  # no log prefix
 
 
 def test_transient_failures_stop_at_the_limit(tmp_path: Path) -> None:
