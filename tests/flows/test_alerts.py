@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.alerts import channel_name, deliver_alerts, legacy_channel_name
-from tests.support.network import answer, canary, scripted_server
+from tests.support.network import answer, canary, dripping, scripted_server
 from tests.support.webhook import webhook_receiver
 from warehouse.connection import open_warehouse
 
@@ -114,22 +114,6 @@ def test_transient_failures_stop_at_the_limit(tmp_path: Path) -> None:
     assert statuses(db) == {"s1": ("failed", 6)}
 
 
-def drip_for_a_while(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
-    """A 200 whose body comes a byte every 0.1 s, for 20 s at most (a broken sender would
-    wait it out: the test fails, it does not hang)."""
-    handler.send_response(200)
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    for _ in range(200):
-        if stop.wait(0.1):
-            return
-        try:
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-        except OSError:
-            return
-
-
 def test_a_webhook_that_drips_is_cut_at_the_deadline_and_left_for_a_later_run(
     tmp_path: Path,
 ) -> None:
@@ -137,7 +121,9 @@ def test_a_webhook_that_drips_is_cut_at_the_deadline_and_left_for_a_later_run(
     # warehouse's writer lock, for as long as it dripped
     db = tmp_path / "w.duckdb"
     make_warehouse(db, {"s1": True, "s2": True})
-    with scripted_server(drip_for_a_while) as hook:
+    # a byte every 0.1 s for 20 s: a sender without a deadline waits it out, and the test
+    # fails rather than hangs
+    with scripted_server(dripping(every=0.1, length=200)) as hook:
         started = time.monotonic()
         deliver(db, f"json://127.0.0.1:{hook.port}/hook", send_timeout=2)
         elapsed = time.monotonic() - started

@@ -184,21 +184,31 @@ def canary() -> Iterator[ScriptedServer]:
         yield server
 
 
-def drip(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
-    """Headers at once, then one byte every 50 ms until the client or the server gives up."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/rss+xml")
-    handler.send_header("Content-Length", "100000")
-    handler.end_headers()
-    handler.wfile.flush()
-    for _ in range(100000):
-        if stop.wait(0.05):
-            return
-        try:
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-        except OSError:
-            return
+def dripping(
+    every: float = 0.05, length: int = 100000
+) -> Callable[[BaseHTTPRequestHandler, threading.Event], None]:
+    """An answer: headers at once, then one byte of ``length`` every ``every`` seconds until
+    the body is whole or the client or the server gives up."""
+
+    def respond(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        handler.wfile.flush()
+        for _ in range(length):
+            if stop.wait(every):
+                return
+            try:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    return respond
+
+
+drip = dripping()
 
 
 @contextmanager
