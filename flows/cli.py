@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from extractors.errors import NewsmonError
-from warehouse.connection import default_db_path, open_warehouse
+from warehouse.connection import default_db_path, lock_down, open_warehouse
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,6 +171,7 @@ def sql(db_path: Path | None, output_format: str, live: bool, query: str) -> Non
     db = db_path or default_db_path()
     with open_warehouse(db if live else _readable(db), read_only=True) as con:
         load_fts(con)  # issue 6: fts_main_articles.match_bm25 works in queries, offline
+        lock_down(con)  # read-only, and no file written, attached or read besides
         try:
             names, rows = run_query(con, query)
         except duckdb.Error as exc:

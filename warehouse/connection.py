@@ -136,5 +136,19 @@ def open_warehouse(
         con.close()
 
 
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Leave ``con`` able to read its database and nothing else, for good.
+
+    A read-only connection still writes files: ``COPY ... TO`` over the warehouse itself,
+    ``ATTACH ... (READ_WRITE)`` of the live file from the snapshot, ``EXPORT DATABASE``,
+    ``INSTALL`` into ``~/.duckdb`` (and a download). With file access off and the
+    configuration locked, a query reads the open database only. Load extensions first.
+    """
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -142,6 +142,32 @@ def test_sql_is_read_only_and_errors_are_one_line(demo_db: Path) -> None:
     assert missing.exit_code == 1 and "no warehouse" in missing.output
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 'pwned' AS x) TO '{live}' (FORMAT csv)",  # over the live warehouse
+        "ATTACH '{live}' AS w (READ_WRITE); DELETE FROM w.runs",  # the live file, from the snapshot
+        "EXPORT DATABASE '{folder}/dump'",
+        "PRAGMA profiling_output = '{folder}/profile.txt'",
+        "SELECT * FROM read_csv('{live}')",
+        "LOAD spatial",
+        "SET enable_external_access = true",
+    ],
+)
+def test_sql_writes_no_file_and_reads_no_other(tmp_path: Path, statement: str) -> None:
+    # read_only=True left all of these open: one COPY replaced the warehouse with a CSV file
+    live = tmp_path / "w.duckdb"
+    with open_warehouse(live) as con:
+        con.execute("INSERT INTO runs (run_id, started_at) VALUES ('r1', now())")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    sql = statement.format(live=live, folder=tmp_path)
+    result = CliRunner().invoke(main, ["sql", "--db", str(live), sql])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after.keys() - {"w.snapshot.duckdb"} == before.keys()
+    assert after["w.duckdb"] == before["w.duckdb"] and not (tmp_path / "dump").exists()
+
+
 def test_run_is_quiet_and_stores_the_pass_even_with_an_empty_api_url(tmp_path: Path) -> None:
     # "PREFECT_API_URL=" (an .env line) made Prefect send every event to the empty URL, with a
     # traceback each, on an otherwise successful pass
