@@ -9,6 +9,9 @@
 Everything is written into a staging folder beside the target first and moved into place
 table by table, so a failed export leaves the previous one as it was, and a new export
 replaces those paths (and only those) completely: no stale month of an earlier export remains.
+It replaces only what an export wrote: when one of those paths holds anything else (a note
+in ``articles/``, a database, a file that is not Parquet), the export is refused, before
+anything is moved.
 Read it back with ``read_parquet('DIR/articles/**/*.parquet', hive_partitioning = true)``.
 """
 
@@ -47,9 +50,15 @@ def export_tables(con: duckdb.DuckDBPyConnection, target: str | Path) -> list[Ex
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WarehouseError(f"cannot create the export folder {target}: {exc.strerror}") from exc
+    for table in PUBLIC_TABLES:
+        if reason := _not_an_export(target / _file_name(table)):
+            raise WarehouseError(f"cannot export to {target}: {reason}; export elsewhere")
     # month names are UTC months whatever the session's zone (connect() sets UTC; be sure)
     con.execute("SET TimeZone = 'UTC'")
-    staging = Path(tempfile.mkdtemp(prefix=".newsmon-export-", dir=target))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".newsmon-export-", dir=target))
+    except OSError as exc:
+        raise WarehouseError(f"cannot write in the export folder {target}: {exc.strerror}") from exc
     try:
         written = [_export_table(con, table, staging) for table in PUBLIC_TABLES]
         exported = []
@@ -64,8 +73,39 @@ def export_tables(con: duckdb.DuckDBPyConnection, target: str | Path) -> list[Ex
     return exported
 
 
+def _file_name(table: str) -> str:
+    return "articles" if table == "articles" else f"{table}.parquet"
+
+
+def _not_an_export(path: Path) -> str | None:
+    """Why ``path`` is not what an earlier export wrote there, or ``None`` when it is (or
+    there is nothing at ``path``)."""
+    if path.is_symlink() or not path.exists():
+        return None  # nothing, or a link: replacing it removes the link, not what it points at
+    if path.name == "articles":
+        if not path.is_dir():
+            return f"{path} is not a folder of Parquet files"
+        other = next((p for p in path.rglob("*") if p.is_file() and p.suffix != ".parquet"), None)
+        return f"{other} is not a file an export wrote" if other else None
+    if path.is_dir() or not _is_parquet(path):
+        return f"{path} is not a Parquet file"
+    return None
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 def _export_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> ExportedTable:
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    try:
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    except duckdb.Error as exc:  # a database, but not a warehouse
+        message = str(exc).strip().splitlines()[0]
+        raise WarehouseError(f"cannot export {table}: {message}") from exc
     count = int(rows[0][0]) if rows else 0
     if table == "articles":
         path = folder / "articles"

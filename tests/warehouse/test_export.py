@@ -123,3 +123,38 @@ def test_export_errors_are_one_line(demo_db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot create the export folder")
     assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("articles/draft.md", b"my notes"),  # a user's file in the articles folder
+        ("articles/month=2020-01/w.duckdb", b"a database"),
+        ("runs.parquet", b"not parquet"),
+        ("articles", b"a file where the folder goes"),
+    ],
+)
+def test_an_export_replaces_nothing_an_export_did_not_write(
+    demo_db: Path, tmp_path: Path, path: str, content: bytes
+) -> None:
+    # it replaced those paths whatever they held: a note in articles/ was deleted, and with
+    # --to beside a warehouse in articles/, the warehouse itself
+    out = tmp_path / "out"
+    theirs = out / path
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_bytes(content)
+    result = CliRunner().invoke(main, ["export", "--db", str(demo_db), "--to", str(out)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"Error: cannot export to {out}: ")
+    assert theirs.read_bytes() == content
+    assert [p for p in out.rglob("*") if p.is_file()] == [theirs]  # nothing written either
+
+
+def test_a_database_that_is_no_warehouse_is_one_line(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).close()
+    result = CliRunner().invoke(
+        main, ["export", "--db", str(plain), "--to", str(tmp_path / "out"), "--live"]
+    )
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("Error: ")
