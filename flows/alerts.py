@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import apprise
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 from warehouse.connection import open_warehouse
 from warehouse.outbox import (
@@ -148,7 +149,8 @@ def send(
 ) -> Delivery:
     """Deliver one message to one channel (blocking, at most ``timeout`` seconds)."""
     if url == CONSOLE:
-        (console or Console()).print(Panel(body, title=title, title_align="left"))
+        # Text: a headline is data, and rich would read a str as markup ("[/]" raised)
+        (console or Console()).print(Panel(Text(body), title=Text(title), title_align="left"))
         return Delivery(ok=True)
     context = multiprocessing.get_context("forkserver")
     receiver, sender = context.Pipe(duplex=False)

@@ -23,6 +23,7 @@ import click
 import duckdb
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from extractors.errors import NewsmonError
 from warehouse.connection import default_db_path, lock_down, open_warehouse
@@ -256,9 +257,13 @@ def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_forma
             )
         )
     else:
-        table = Table(*names, show_lines=False)
+        # Text, not str: rich reads a str as markup, and "[UPDATED] Putin call" would print
+        # as " Putin call" ("[/]" would raise)
+        table = Table(show_lines=False)
+        for name in names:
+            table.add_column(Text(name))
         for row in rows:
-            table.add_row(*(_cell(v) for v in row))
+            table.add_row(*(Text(_cell(v)) for v in row))
         Console().print(table)
         click.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
 

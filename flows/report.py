@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from extractors.types import RunStats
 from warehouse.connection import open_warehouse
@@ -41,10 +42,10 @@ def print_demo_report(console: Console, db: Path, stats: RunStats) -> None:
     table.add_column("copy of", no_wrap=True, max_width=12, overflow="ellipsis")
     table.add_column("story", no_wrap=True, min_width=5)
     for published, source, title, us_russia, relevance, copy_source, story in articles:
-        table.add_row(
+        table.add_row(  # data as Text: rich reads a str as markup ("[UPDATED] ...")
             published or "",
-            source or "",
-            title or "",
+            Text(source or ""),
+            Text(title or ""),
             f"yes {relevance:.2f}" if us_russia else f"no {relevance:.2f}",
             copy_source or "",
             str(story_number.get(story, "")),
@@ -60,7 +61,7 @@ def print_demo_report(console: Console, db: Path, stats: RunStats) -> None:
     for story, headline, n_articles, n_sources, leader_call in stories:
         story_table.add_row(
             str(story_number[story]),
-            headline or "",
+            Text(headline or ""),
             str(n_articles),
             str(n_sources),
             "yes" if leader_call else "no",
@@ -81,5 +82,6 @@ def print_demo_report(console: Console, db: Path, stats: RunStats) -> None:
         f"({sum(1 for s in stories if s[4])} leader calls), {sent} alerts sent"
         f"{f', {failed} failed' if failed else ''}."
     )
-    console.print(f"Database: {db.resolve()}")
-    console.print(f'Query it: uv run newsmon sql --db {db} "SELECT source, title FROM articles"')
+    console.print(f"Database: {db.resolve()}", markup=False)
+    query = f'uv run newsmon sql --db {db} "SELECT source, title FROM articles"'
+    console.print(f"Query it: {query}", markup=False)

@@ -212,3 +212,20 @@ def test_alerts_recorded_under_the_old_channel_name_are_not_sent_again(tmp_path:
     assert titles == ["Leader call: Headline s2"]
     assert channels(db) == [channel_name(url)] * 2
     assert statuses(db) == {"s1": ("sent", 1), "s2": ("sent", 1)}
+
+
+def test_a_headline_is_printed_as_written_not_read_as_markup(tmp_path: Path) -> None:
+    # rich reads a str as markup: "[UPDATED]" vanished from the console alert, and a "[/]"
+    # in a headline raised, ending the alert stage
+    from io import StringIO
+
+    from rich.console import Console
+
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True})
+    with open_warehouse(db) as con:
+        con.execute("UPDATE stories SET headline = '[UPDATED] Putin [/] and Trump [b]talk'")
+    out = StringIO()
+    asyncio.run(deliver_alerts(str(db), ["console"], console=Console(file=out, width=200)))
+    assert "Leader call: [UPDATED] Putin [/] and Trump [b]talk" in out.getvalue()
+    assert statuses(db) == {"s1": ("sent", 1)}

@@ -129,6 +129,15 @@ def test_sql_formats(demo_db: Path) -> None:
     assert "Bloomberg" in table.output and "5 rows" in table.output
 
 
+def test_sql_prints_brackets_as_written(demo_db: Path) -> None:
+    # rich read cells as markup: "[UPDATED] Putin call" printed as " Putin call"
+    query = "SELECT '[UPDATED] Putin call' AS \"[b]title\", '[/]' AS odd"
+    result = CliRunner().invoke(main, ["sql", "--db", str(demo_db), query])
+    assert result.exit_code == 0, result.output
+    assert "[UPDATED] Putin call" in result.output and "[/]" in result.output
+    assert "[b]title" in result.output
+
+
 def test_sql_is_read_only_and_errors_are_one_line(demo_db: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(main, ["sql", "--db", str(demo_db), "SELECT nope FROM articles"])
