@@ -53,6 +53,9 @@ def _one_line_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NewsmonError as exc:
             raise click.ClickException(str(exc)) from None
+        except duckdb.Error as exc:  # e.g. a DuckDB file that is no warehouse
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(f"warehouse error: {message}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -144,7 +147,10 @@ def serve(config_path: Path | None, db_path: Path | None) -> None:
 
     config_file = _config_file(config_path)
     config = load_config(config_file)
-    serve_monitor(config, config_file, db_path or default_db_path())
+    db = db_path or default_db_path()
+    with open_warehouse(db):
+        pass  # refuse an unusable database before Prefect starts (as run does)
+    serve_monitor(config, config_file, db)
 
 
 @main.command()
@@ -170,6 +176,7 @@ def sql(db_path: Path | None, output_format: str, live: bool, query: str) -> Non
     from warehouse.search import load_fts
 
     db = db_path or default_db_path()
+    _check_query(query)
     with open_warehouse(db if live else _readable(db), read_only=True) as con:
         load_fts(con)  # issue 6: fts_main_articles.match_bm25 works in queries, offline
         lock_down(con)  # read-only, and no file written, attached or read besides
@@ -218,7 +225,14 @@ def dedup(
 
 @main.command()
 @DB_OPTION
-@click.option("--runs", "n_runs", type=int, default=5, show_default=True, help="How many runs.")
+@click.option(
+    "--runs",
+    "n_runs",
+    type=click.IntRange(min=0, max=1_000_000),
+    default=5,
+    show_default=True,
+    help="How many runs.",
+)
 @_one_line_errors
 def status(db_path: Path | None, n_runs: int) -> None:
     """Show the last runs and the feeds that need attention."""
@@ -235,6 +249,15 @@ def status(db_path: Path | None, n_runs: int) -> None:
         print_rows(feed_names, feed_rows, "table")
     else:
         click.echo("All feeds answered at their last poll.")
+
+
+def _check_query(query: str) -> None:
+    if not query.strip():
+        raise click.ClickException("the query is empty")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+        raise click.ClickException("the query is not valid UTF-8 text") from None
 
 
 def _readable(db: Path) -> Path:
@@ -315,6 +338,7 @@ def search(db_path: Path | None, limit: int, output_format: str, live: bool, que
     from warehouse.search import search as search_articles
 
     db = db_path or default_db_path()
+    _check_query(query)
     with open_warehouse(db if live else _readable(db), read_only=True) as con:
         hits = search_articles(con, query, limit)
     if output_format == "table":

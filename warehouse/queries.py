@@ -71,6 +71,8 @@ def query(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``sql``; return column names and rows."""
     cursor = con.execute(sql, params or [])
+    if cursor is None:  # nothing but comments: no statement, no result
+        return [], []
     names = [d[0] for d in cursor.description or []]
     return names, [tuple(r) for r in cursor.fetchall()]
 

@@ -226,6 +226,56 @@ def test_run_refuses_an_unusable_database_in_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sql", ""], "Error: the query is empty"),
+        (["sql", "SELECT '\udcff'"], "Error: the query is not valid UTF-8 text"),
+        (["search", "\udcff"], "Error: the query is not valid UTF-8 text"),
+    ],
+)
+def test_an_unusable_query_is_one_line(demo_db: Path, args: list[str], message: str) -> None:
+    # an empty query raised AttributeError; bytes the terminal could not decode reached
+    # DuckDB as lone surrogates
+    command, query = args
+    result = CliRunner().invoke(main, [command, "--db", str(demo_db), query])
+    assert result.exit_code == 1 and result.output == message + "\n"
+
+
+def test_a_query_of_comments_only_has_no_rows(demo_db: Path) -> None:
+    result = CliRunner().invoke(main, ["sql", "--db", str(demo_db), "--", "-- nothing"])
+    assert result.exit_code == 0 and result.output.strip().endswith("0 rows")
+
+
+def test_a_database_that_is_no_warehouse_is_one_line_for_status(tmp_path: Path) -> None:
+    import duckdb
+
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).close()
+    result = CliRunner().invoke(main, ["status", "--db", str(plain)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: warehouse error: Catalog Error")
+
+
+def test_serve_refuses_an_unusable_database_before_prefect_starts(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text('[[feeds]]\nname = "x"\nurl = "https://example.org/rss"\n')
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("not a database")
+    # a subprocess with a deadline: should the check go, serve would serve, and never return
+    result = subprocess.run(
+        [sys.executable, "-c", "from flows.cli import main; main()", "serve"]
+        + ["--config", str(config), "--db", str(bogus)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: cannot open warehouse")
+
+
 def test_every_command_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in main.commands:
