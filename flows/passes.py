@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -46,6 +46,7 @@ from warehouse.connection import (
 from warehouse.loads import (
     LoadResult,
     finish_run,
+    mark_interrupted_runs,
     record_errors,
     record_feed_polls,
     start_run,
@@ -119,6 +120,29 @@ def _record_polls(db_path: str, polls: Sequence[FeedPoll], stats: RunStats) -> N
     with open_warehouse(db_path) as con:
         record_feed_polls(con, polls)
         record_errors(con, stats.run_id, errors)
+
+
+def _feeds_of(polls: Sequence[FeedPoll], items: Sequence[FeedItem]) -> set[str]:
+    """The feeds (URLs) that listed any of ``items``."""
+    wanted = {canonicalize_url(i.url) for i in items}
+    return {
+        p.feed_url
+        for p in polls
+        if p.feed and any(canonicalize_url(i.url) in wanted for i in p.feed.items)
+    }
+
+
+def _unconfirmed(poll: FeedPoll) -> FeedPoll:
+    """``poll`` as recorded until its items are loaded: due now, with a full GET."""
+    return replace(poll, etag=None, last_modified=None, items_digest=None, next_poll_at=None)
+
+
+def _confirm_polls(db_path: str, polls: Sequence[FeedPoll]) -> None:
+    """Record ``polls`` as they were, their items loaded (or left for later: see
+    ``_repoll_unfinished``)."""
+    if polls:
+        with open_warehouse(db_path) as con:
+            record_feed_polls(con, polls)
 
 
 def _poll_histories(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, PollHistory]:
@@ -233,6 +257,9 @@ async def _run_pass(
     feeds = [FeedSpec(url=f.url, name=f.name) for f in config.feeds]
     stats = RunStats(run_id=run_id, flow_run_id=flow_run_id, started_at=datetime.now(UTC))
     with open_warehouse(db) as con:
+        # under the pass lock no other pass is live: a run still "running" was killed
+        if stale := mark_interrupted_runs(con):
+            LOGGER.warning("%d earlier runs ended without finishing: marked interrupted", stale)
         start_run(con, stats)
         states = feed_states(con, (f.url for f in feeds))
         histories = _poll_histories(con, [f.url for f in feeds])
@@ -253,16 +280,26 @@ async def _run_pass(
             polls = await stages.poll(due, states, settings)
             progress.feeds_polled(len(polls), len(due))
             polls = [plan_next_poll(p, histories.get(p.feed_url), settings.fetch) for p in polls]
-            await asyncio.to_thread(_record_polls, db, polls, stats)
-            _count_polls(stats, polls)
             items = new_items(polls)
             stats.items_seen = len(items)
             todo = await asyncio.to_thread(_unknown_items, db, items)
             stats.items_new = len(todo)
+            # a feed with items to load is recorded as due, without validators, until they are
+            # loaded: a pass that ends before (killed, interrupted, failed) must not leave a
+            # 304 and a later next poll to a feed whose items nobody stored
+            pending = _feeds_of(polls, todo)
+            provisional = [_unconfirmed(p) if p.feed_url in pending else p for p in polls]
+            await asyncio.to_thread(_record_polls, db, provisional, stats)
+            _count_polls(stats, polls)
             LOGGER.info("%d feeds polled, %d items, %d new", len(polls), len(items), len(todo))
             # one write connection for all the batches (flows.writing)
             with batch_writer(db):
                 await _collect_and_load(db, todo, settings, stages, stats, progress, window)
+            try:
+                confirmed = [p for p in polls if p.feed_url in pending]
+                await asyncio.to_thread(_confirm_polls, db, confirmed)
+            except WarehouseLocked as exc:  # they stay due, with a full GET: safe, if slower
+                LOGGER.warning("feeds with new items not confirmed: %s", exc)
             try:
                 await asyncio.to_thread(_repoll_unfinished, db, polls, todo)
             except WarehouseLocked as exc:

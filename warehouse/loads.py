@@ -337,6 +337,15 @@ def _insert_articles(
         con.unregister("incoming_articles")
 
 
+def mark_interrupted_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark the runs still ``running`` as ``interrupted`` (call with the pass lock held: no
+    other pass is live, so they were killed). Returns how many."""
+    rows = con.execute(
+        "UPDATE runs SET status = 'interrupted' WHERE status = 'running' RETURNING run_id"
+    ).fetchall()
+    return len(rows)
+
+
 def start_run(con: duckdb.DuckDBPyConnection, stats: RunStats) -> None:
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, ?) "

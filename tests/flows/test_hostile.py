@@ -36,7 +36,7 @@ from extractors.errors import FeedError
 from extractors.feeds import parse_feed
 from extractors.types import FeedItem, ParsedFeed, RunStats
 from flows.config import Config, parse_config
-from flows.passes import run_pass
+from flows.passes import Stages, run_pass
 from tests.support.network import (
     NetworkGuard,
     answer,
@@ -50,6 +50,7 @@ from tests.support.network import (
 from tests.support.pages import BODY, page, rss
 from tests.support.sites import Route, Site, serve_site
 from tests.support.warehouse import rows
+from warehouse.connection import open_warehouse
 
 MB = 1024 * 1024
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "feeds"
@@ -603,6 +604,54 @@ def test_ssrf_private_targets_through_a_stub_resolver(
     for title, (source, note) in notes(db).items():
         if title.startswith("Private"):
             assert source == "feed" and (note or "").startswith("fetch: refused to connect"), note
+
+
+# interrupted passes
+
+
+def test_items_of_a_pass_that_ended_before_loading_them_are_loaded_by_the_next(
+    tmp_path: Path,
+) -> None:
+    # the pass recorded each feed's new ETag and next poll before collecting its items: once
+    # it died (killed, Ctrl-C), the next pass skipped the feed, or got a 304, and the items
+    # were never stored
+    db = tmp_path / "w.duckdb"
+
+    async def killed(items: Any, settings: Any) -> Any:
+        raise KeyboardInterrupt  # as a Ctrl-C lands, after the polls are recorded
+
+    with serve_site() as site:
+        feed_url = healthy(site)
+        site.routes["/healthy.xml"].etag = '"v1"'
+        site.routes["/healthy.xml"].headers["Cache-Control"] = "max-age=3600"
+        cfg = config(("healthy", feed_url))
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(run_pass(cfg, db, run_id="killed", stages=Stages(collect=killed)))
+        site.clear_log()
+        after = run(cfg, db)  # an ordinary pass: not poll_all
+        asked = [r.header("if-none-match") for r in site.requests_for("/healthy.xml")]
+    assert asked == [None]  # due at once, and a full GET
+    assert after.articles_new == 2
+    assert_healthy(db, feed_url)
+    assert rows(db, "SELECT run_id, status FROM runs ORDER BY started_at") == [
+        ("killed", "failed"),
+        (after.run_id, "completed"),
+    ]
+    # and once loaded, the feed's validator is kept for the next poll
+    assert rows(db, "SELECT etag FROM feeds") == [('"v1"',)]
+
+
+def test_a_run_left_running_by_a_killed_pass_is_marked_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with serve_site() as site:
+        cfg = config(("healthy", healthy(site)))
+        run(cfg, db)
+        with open_warehouse(db) as con:  # what a SIGKILL leaves: a run never finished
+            con.execute(
+                "INSERT INTO runs (run_id, started_at, status) VALUES ('killed', now(), 'running')"
+            )
+        run(cfg, db)
+    assert rows(db, "SELECT status FROM runs WHERE run_id = 'killed'") == [("interrupted",)]
 
 
 # a bug of ours: no input is known to cause one (each found was fixed), so a fault is injected
