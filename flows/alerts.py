@@ -276,25 +276,24 @@ async def _attempt(
 ) -> str:
     title, body = render(alert)
     for attempt in range(IN_RUN_ATTEMPTS):
-        delivery = await asyncio.to_thread(send, url, title, body, console, timeout=send_timeout)
-        now = datetime.now(UTC)
-        with open_warehouse(db_path) as con:
-            if delivery.ok:
-                mark_sent(con, alert.alert_id, now)
-                LOGGER.info("alert for story %s sent to %s", alert.story_id, alert.channel)
-                return "sent"
-            last_in_run = attempt == IN_RUN_ATTEMPTS - 1 or delivery.later
-            if delivery.later:
-                down.add(alert.channel)
-            status = mark_attempt_failed(
-                con,
-                alert.alert_id,
-                delivery.error or "delivery failed",
-                permanent=delivery.permanent,
-                now=now,
-                max_attempts=MAX_ATTEMPTS,
-                base_delay=LATER_RUN_DELAY if last_in_run else retry_base,
-            )
+        # the send and its record in one call on a thread: should the pass be cancelled
+        # meanwhile (Ctrl-C), the thread still records what it sent (asyncio waits for it),
+        # and the next pass does not send it again
+        status, delivery = await asyncio.to_thread(
+            _send_and_record,
+            db_path,
+            url,
+            alert,
+            (title, body),
+            console,
+            send_timeout,
+            LATER_RUN_DELAY if attempt == IN_RUN_ATTEMPTS - 1 else retry_base,
+        )
+        if delivery.ok:
+            LOGGER.info("alert for story %s sent to %s", alert.story_id, alert.channel)
+            return status
+        if delivery.later:
+            down.add(alert.channel)
         LOGGER.warning(
             "alert for story %s to %s failed (%s): %s",
             alert.story_id,
@@ -302,7 +301,35 @@ async def _attempt(
             "permanent" if delivery.permanent else "will retry",
             delivery.error,
         )
-        if status == "failed" or last_in_run:
+        if status == "failed" or attempt == IN_RUN_ATTEMPTS - 1 or delivery.later:
             return status
         await asyncio.sleep(retry_base.total_seconds() * (2**attempt))
     return "pending"
+
+
+def _send_and_record(
+    db_path: str,
+    url: str,
+    alert: PendingAlert,
+    message: tuple[str, str],
+    console: Console | None,
+    send_timeout: float,
+    retry_delay: timedelta,
+) -> tuple[str, Delivery]:
+    title, body = message
+    delivery = send(url, title, body, console, timeout=send_timeout)
+    now = datetime.now(UTC)
+    with open_warehouse(db_path) as con:
+        if delivery.ok:
+            mark_sent(con, alert.alert_id, now)
+            return "sent", delivery
+        status = mark_attempt_failed(
+            con,
+            alert.alert_id,
+            delivery.error or "delivery failed",
+            permanent=delivery.permanent,
+            now=now,
+            max_attempts=MAX_ATTEMPTS,
+            base_delay=LATER_RUN_DELAY if delivery.later else retry_delay,
+        )
+    return status, delivery

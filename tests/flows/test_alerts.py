@@ -229,3 +229,35 @@ def test_a_headline_is_printed_as_written_not_read_as_markup(tmp_path: Path) -> 
     asyncio.run(deliver_alerts(str(db), ["console"], console=Console(file=out, width=200)))
     assert "Leader call: [UPDATED] Putin [/] and Trump [b]talk" in out.getvalue()
     assert statuses(db) == {"s1": ("sent", 1)}
+
+
+def test_an_alert_sent_while_the_pass_is_cancelled_is_recorded_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    # a Ctrl-C during the send cancelled the coroutine, the thread still posted, and the
+    # record of it was dropped: the next pass sent the alert a second time
+    db = tmp_path / "w.duckdb"
+    make_warehouse(db, {"s1": True})
+
+    def slow_ok(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        stop.wait(1.0)
+        answer(handler, 200, b"{}", {"Content-Type": "application/json"})
+
+    async def cancelled_while_sending(url: str, posted: list[str]) -> None:
+        task = asyncio.create_task(deliver_alerts(str(db), [url], retry_base=FAST))
+        for _ in range(300):  # until the POST has arrived
+            if posted:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    with scripted_server(slow_ok) as hook:
+        url = f"json://127.0.0.1:{hook.port}/hook"
+        asyncio.run(cancelled_while_sending(url, hook.requests))  # waits for the send's thread
+        assert statuses(db) == {"s1": ("sent", 1)}
+        deliver(db, url)
+        assert hook.requests == ["/hook"]
