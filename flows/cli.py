@@ -27,6 +27,7 @@ from rich.text import Text
 
 from extractors.errors import NewsmonError
 from warehouse.connection import default_db_path, lock_down, open_warehouse
+from warehouse.locks import writer_lock
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,6 +123,10 @@ def run(config_path: Path | None, db_path: Path | None, all_feeds: bool) -> None
     db = db_path or default_db_path()
     with open_warehouse(db):
         pass  # refuse an unusable database before Prefect starts
+    with writer_lock(db):
+        pass  # and a pass while another writes (the flow would refuse it, in many lines)
+    from prefect.exceptions import TerminationSignal
+
     from flows import monitor as monitor_module
 
     with TerminalProgress() as progress:
@@ -132,6 +137,8 @@ def run(config_path: Path | None, db_path: Path | None, all_feeds: bool) -> None
                     config_path=str(config_file), db_path=str(db), poll_all=all_feeds
                 )
             )
+        except TerminationSignal:
+            raise click.ClickException("terminated: the pass stopped, its run recorded") from None
         finally:
             monitor_module.set_progress(None)
 

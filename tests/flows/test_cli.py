@@ -276,6 +276,19 @@ def test_serve_refuses_an_unusable_database_before_prefect_starts(tmp_path: Path
     assert result.stderr.startswith("Error: cannot open warehouse")
 
 
+def test_run_while_another_pass_writes_is_one_line(tmp_path: Path) -> None:
+    # the flow refused it too, but only after Prefect had printed its traceback
+    from warehouse.locks import writer_lock
+
+    config = tmp_path / "ok.toml"
+    config.write_text('[[feeds]]\nname = "x"\nurl = "https://example.org/rss"\n')
+    db = tmp_path / "w.duckdb"
+    with writer_lock(db):
+        result = CliRunner().invoke(main, ["run", "--config", str(config), "--db", str(db)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"Error: another pass is writing to {db}")
+
+
 def test_every_command_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in main.commands:
