@@ -38,7 +38,10 @@ def refresh_snapshot(db_path: str | Path) -> Path:
     source = Path(db_path)
     target = snapshot_path(db_path)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
+    # under the writer lock no other copy is under way: a temp file is a killed pass's, and
+    # as big as the warehouse
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     try:
         with open_warehouse(source) as con:
             con.execute("CHECKPOINT")
