@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from extractors.articles import extract_page
 from extractors.errors import ExtractionError, NewsmonError
@@ -91,15 +92,21 @@ def corpus_missing(corpus: Path) -> str | None:
 
 
 def _originals(corpus: Path, limit: int | None) -> list[_Original]:
+    gold = corpus / "aeb-dev" / "gold.jsonl"
+    try:
+        lines = gold.read_text(encoding="utf-8").splitlines()
+        records = sorted((json.loads(line) for line in lines if line.strip()), key=_record_id)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NewsmonError(f"the corpus's {gold} is not readable: {exc}") from exc
     found: list[_Original] = []
-    lines = (corpus / "aeb-dev" / "gold.jsonl").read_text(encoding="utf-8").splitlines()
-    records = sorted((json.loads(line) for line in lines if line.strip()), key=lambda r: r["id"])
     for record in records:
         if limit is not None and len(found) >= limit:
             break
-        page = gzip.decompress(
-            (corpus / "aeb-dev" / "html" / f"{record['id']}.html.gz").read_bytes()
-        )
+        page_file = corpus / "aeb-dev" / "html" / f"{record['id']}.html.gz"
+        try:
+            page = gzip.decompress(page_file.read_bytes())
+        except (OSError, EOFError) as exc:  # missing, or not gzip (gzip.BadGzipFile: OSError)
+            raise NewsmonError(f"the corpus's page {page_file} is not readable: {exc}") from exc
         html = page.decode("utf-8", errors="replace")
         # versions are made from the text as the pipeline reads the page (the annotated text
         # when extraction fails), so a version and its original differ only by what was done
@@ -116,6 +123,10 @@ def _originals(corpus: Path, limit: int | None) -> list[_Original]:
         title = title or variants.new_headline(paras, random.Random(record["id"]))
         found.append(_Original(record["id"][:8], record["url"], title, paras, published, html))
     return found
+
+
+def _record_id(record: dict[str, Any]) -> str:
+    return str(record["id"])
 
 
 def _variant(

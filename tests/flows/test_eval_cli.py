@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -46,3 +47,20 @@ def test_an_unusable_corpus_is_one_line(tmp_path: object) -> None:
     result = CliRunner().invoke(main, ["eval", "dedup", "--corpus", str(tmp_path)])
     assert result.exit_code != 0
     assert "evaluation corpus is not at" in result.output
+
+
+@pytest.mark.parametrize(
+    ("gold", "message"),
+    [
+        ("not json\n", "gold.jsonl is not readable"),
+        ('{"id": "x1", "url": "https://e.com/a", "text": "t"}\n', "x1.html.gz is not readable"),
+        ('{"url": "https://e.com/a"}\n', "gold.jsonl is not readable"),
+    ],
+)
+def test_a_broken_corpus_is_one_line(tmp_path: Path, gold: str, message: str) -> None:
+    # a bad line or a missing page ended in a traceback
+    (tmp_path / "aeb-dev" / "html").mkdir(parents=True)
+    (tmp_path / "aeb-dev" / "gold.jsonl").write_text(gold, encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", "dedup", "--corpus", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert message in result.output
