@@ -11,6 +11,7 @@ import contextlib
 import csv
 import datetime as dt
 import json
+import math
 import os
 import sys
 import uuid
@@ -281,11 +282,12 @@ def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_forma
         writer.writerow(names)
         writer.writerows([[_plain(v) for v in row] for row in rows])
     elif output_format == "json":
-        click.echo(
-            json.dumps(
-                [dict(zip(names, row, strict=True)) for row in rows], default=_plain, indent=2
-            )
-        )
+        # JSON has no NaN nor Infinity: such a float is null (json.dumps wrote NaN, which
+        # no JSON reader takes)
+        records = [
+            {name: _json_value(v) for name, v in zip(names, row, strict=True)} for row in rows
+        ]
+        click.echo(json.dumps(records, default=_plain, indent=2, allow_nan=False))
     else:
         # Text, not str: rich reads a str as markup, and "[UPDATED] Putin call" would print
         # as " Putin call" ("[/]" would raise)
@@ -296,6 +298,16 @@ def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], output_forma
             table.add_row(*(Text(_cell(v)) for v in row))
         Console().print(table)
         click.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -129,6 +129,16 @@ def test_sql_formats(demo_db: Path) -> None:
     assert "Bloomberg" in table.output and "5 rows" in table.output
 
 
+def test_sql_json_is_json_whatever_the_floats(demo_db: Path) -> None:
+    # NaN and Infinity were written as such: no JSON reader takes them
+    query = "SELECT 'nan'::DOUBLE AS a, ['inf'::DOUBLE, 1.5] AS b"
+    result = CliRunner().invoke(main, ["sql", "--db", str(demo_db), "--format", "json", query])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output, parse_constant=lambda c: pytest.fail(c)) == [
+        {"a": None, "b": [None, 1.5]}
+    ]
+
+
 def test_sql_prints_brackets_as_written(demo_db: Path) -> None:
     # rich read cells as markup: "[UPDATED] Putin call" printed as " Putin call"
     query = "SELECT '[UPDATED] Putin call' AS \"[b]title\", '[/]' AS odd"
