@@ -3,7 +3,8 @@
 The outbox (``warehouse.outbox``) decides what is due; this module sends. A channel is an
 Apprise URL (json://, slack://, mailto://, ntfys://, ...) or ``console`` (the terminal, used
 when the config names no channel). Transient failures are retried with backoff within the run;
-what still fails stays pending for later runs, up to ``MAX_ATTEMPTS``.
+what still fails stays pending for later runs, retried with back-off (at most an hour apart)
+until the alert is ``PATIENCE`` old (a day: a webhook down for an afternoon loses nothing).
 
 Each send to an Apprise channel runs in a process of its own, under an overall deadline
 (``SEND_TIMEOUT``) and a memory cap: Apprise's timeouts bound each read, not the answer, so a
@@ -43,7 +44,9 @@ from warehouse.outbox import (
 LOGGER = logging.getLogger(__name__)
 
 CONSOLE = "console"
-MAX_ATTEMPTS = 6
+PATIENCE = timedelta(hours=24)  # a transient failure is retried for this long
+MAX_ATTEMPTS = 50  # and no more than this many times
+MAX_RETRY_DELAY = timedelta(hours=1)
 IN_RUN_ATTEMPTS = 3
 RETRY_BASE = timedelta(seconds=1)
 LATER_RUN_DELAY = timedelta(minutes=5)
@@ -331,5 +334,7 @@ def _send_and_record(
             now=now,
             max_attempts=MAX_ATTEMPTS,
             base_delay=LATER_RUN_DELAY if delivery.later else retry_delay,
+            patience=PATIENCE,
+            max_delay=MAX_RETRY_DELAY,
         )
     return status, delivery

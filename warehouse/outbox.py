@@ -151,13 +151,24 @@ def mark_attempt_failed(
     now: datetime,
     max_attempts: int,
     base_delay: timedelta,
+    patience: timedelta | None = None,
+    max_delay: timedelta | None = None,
 ) -> str:
-    """Record a failed attempt; return the alert's new status (``pending`` or ``failed``)."""
-    row = con.execute("SELECT attempts FROM alerts WHERE alert_id = ?", [alert]).fetchone()
+    """Record a failed attempt; return the alert's new status (``pending`` or ``failed``).
+
+    A transient failure is retried after ``base_delay`` doubled per attempt (at most
+    ``max_delay``), until the alert is ``patience`` old or has had ``max_attempts``."""
+    row = con.execute(
+        "SELECT attempts, created_at FROM alerts WHERE alert_id = ?", [alert]
+    ).fetchone()
     attempts = (int(row[0]) if row else 0) + 1
-    give_up = permanent or attempts >= max_attempts
+    too_old = patience is not None and row is not None and now - row[1] >= patience
+    give_up = permanent or attempts >= max_attempts or too_old
     status = "failed" if give_up else "pending"
-    retry_at = None if give_up else now + base_delay * (2 ** (attempts - 1))
+    delay = base_delay * (2 ** min(attempts - 1, 30))
+    if max_delay is not None:
+        delay = min(delay, max_delay)
+    retry_at = None if give_up else now + delay
     con.execute(
         "UPDATE alerts SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?"
         " WHERE alert_id = ?",

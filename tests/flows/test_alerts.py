@@ -101,17 +101,32 @@ def test_a_400_is_failed_and_not_retried(tmp_path: Path) -> None:
     assert row[2].startswith("Failed to send JSON POST notification")  # no log prefix
 
 
-def test_transient_failures_stop_at_the_limit(tmp_path: Path) -> None:
+def test_transient_failures_are_retried_for_a_day_then_fail(tmp_path: Path) -> None:
+    # six attempts over some twenty minutes was the budget: a webhook down for half an hour
+    # lost the alert for good
     db = tmp_path / "w.duckdb"
     make_warehouse(db, {"s1": True})
+
+    def later_run() -> None:  # once the back-off has passed
+        with open_warehouse(db) as con:
+            con.execute("UPDATE alerts SET next_attempt_at = now() - INTERVAL 1 MINUTE")
+
     with webhook_receiver(statuses=[503] * 50) as receiver:
         deliver(db, receiver.url())  # three tries in the run, then pending for a later run
         assert statuses(db) == {"s1": ("pending", 3)}
-        with open_warehouse(db) as con:  # a later run, once the back-off has passed
-            con.execute("UPDATE alerts SET next_attempt_at = now() - INTERVAL 1 MINUTE")
+        for _ in range(3):
+            later_run()
+            deliver(db, receiver.url())
+        assert statuses(db) == {"s1": ("pending", 12)}
+        with open_warehouse(db, read_only=True) as con:  # never more than an hour away
+            ((wait,),) = con.execute("SELECT epoch(next_attempt_at - now()) FROM alerts").fetchall()
+        assert 0 < wait <= 3600
+        with open_warehouse(db) as con:  # a day on
+            con.execute("UPDATE alerts SET created_at = now() - INTERVAL 25 HOUR")
+        later_run()
         deliver(db, receiver.url())
-        assert len(receiver.posts) == 6
-    assert statuses(db) == {"s1": ("failed", 6)}
+        assert len(receiver.posts) == 13
+    assert statuses(db) == {"s1": ("failed", 13)}
 
 
 def test_a_webhook_that_drips_is_cut_at_the_deadline_and_left_for_a_later_run(
@@ -125,13 +140,15 @@ def test_a_webhook_that_drips_is_cut_at_the_deadline_and_left_for_a_later_run(
     # fails rather than hangs
     with scripted_server(dripping(every=0.1, length=200)) as hook:
         started = time.monotonic()
-        deliver(db, f"json://127.0.0.1:{hook.port}/hook", send_timeout=2)
+        # 6 s: the deadline counts the sending process's start, a second or two on a busy
+        # machine, and the POST must have gone out for the test to mean anything
+        deliver(db, f"json://127.0.0.1:{hook.port}/hook", send_timeout=6)
         elapsed = time.monotonic() - started
         asked = list(hook.requests)
-    # one try, cut at 2 s; the channel then rests for the run: the other story is not tried
-    assert asked == ["/hook"] and elapsed < 12, elapsed
+    # one try, cut at 6 s; the channel then rests for the run: the other story is not tried
+    assert asked == ["/hook"] and elapsed < 15, elapsed
     assert statuses(db) == {"s1": ("pending", 1), "s2": ("pending", 0)}
-    assert "no complete answer within 2 s" in last_error(db)
+    assert "no complete answer within 6 s" in last_error(db)
 
 
 def test_a_redirect_is_not_followed_and_the_alert_fails_with_the_reason(tmp_path: Path) -> None:
@@ -245,7 +262,7 @@ def test_an_alert_sent_while_the_pass_is_cancelled_is_recorded_not_sent_again(
 
     async def cancelled_while_sending(url: str, posted: list[str]) -> None:
         task = asyncio.create_task(deliver_alerts(str(db), [url], retry_base=FAST))
-        for _ in range(300):  # until the POST has arrived
+        for _ in range(1500):  # until the POST has arrived (30 s at most)
             if posted:
                 break
             await asyncio.sleep(0.02)
