@@ -86,12 +86,12 @@ def usable_channel(url: str) -> bool:
 
 def channel_name(url: str) -> str:
     """How a channel is recorded in ``alerts.channel``, its identity: the URL as Apprise writes
-    it with its secrets masked, less what is not a secret Apprise masks or not the channel.
+    it with its secrets (passwords, tokens) masked, with two changes.
 
-    Header (``+name``) and payload (``-name``) values are masked too (an ``Authorization``
-    header would be stored, exported and logged as written), and the options of the transport
-    (timeouts, retries, format, method) are left out: changing one makes no new channel, which
-    would be sent every leader-call story again.
+    Header (``+name``) and payload (``-name``) values are masked too: Apprise leaves them, and
+    an ``Authorization`` header would be stored, exported and logged as written. The options
+    of the transport (timeouts, retries, format, method) are left out: changing one is not a
+    new channel, which would be sent every leader-call story again.
     """
     if url == CONSOLE:
         return CONSOLE
