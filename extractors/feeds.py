@@ -104,7 +104,7 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         link=_http_url(dict.get(feed, "link"), url),
         items=items,
         problem=problem,
-        ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        ttl_minutes=_ttl_minutes(ttl),
     )
     if problem:
         LOGGER.info("feed %s: %s (%d items kept)", url, problem, len(items))
@@ -135,6 +135,20 @@ def _without_impossible_charrefs(content: bytes) -> bytes:
         return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match[0]
 
     return _CHARREF.sub(fixed, content)
+
+
+MAX_TTL_MINUTES = 366 * 24 * 60  # a longer <ttl> is a year: the schedule caps it far lower
+
+
+def _ttl_minutes(value: object) -> int | None:
+    """An RSS ``<ttl>`` (minutes), at most a year: 400 nines overflowed the schedule's
+    float, ending the pass before the feed was recorded, so every pass after it too."""
+    if not isinstance(value, str):
+        return None
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return MAX_TTL_MINUTES if len(digits) > 6 else min(int(digits), MAX_TTL_MINUTES)
 
 
 def _refuse_dangerous_entities(content: bytes, headers: dict[str, str], url: str) -> None:

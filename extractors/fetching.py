@@ -259,8 +259,8 @@ def parse_retry_after(value: str | None, now: datetime, cap: float) -> datetime 
     text = (value or "").strip()
     if not text:
         return None
-    if text.isdigit():
-        return now + timedelta(seconds=min(int(text), cap))
+    if text.isascii() and text.isdigit():  # "²" is a digit to isdigit(), not to int()
+        return now + timedelta(seconds=cap if len(text) > 12 else min(int(text), cap))
     if (when := parse_http_date(text)) is None:
         return None
     if when.tzinfo is None:

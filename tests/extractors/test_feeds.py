@@ -496,6 +496,18 @@ def test_summary_is_plain_text() -> None:
     assert feed.ttl_minutes is None
 
 
+@pytest.mark.parametrize(
+    ("ttl", "minutes"),
+    [("60", 60), (" 15 ", 15), ("9" * 400, 366 * 24 * 60), ("\u00b2", None), ("-5", None)],
+)
+def test_a_ttl_is_minutes_up_to_a_year(ttl: str, minutes: int | None) -> None:
+    # 400 nines overflowed the schedule, and the pass died before recording the feed
+    feed = parse_feed(
+        rss("<item><link>https://e.com/1</link></item>", channel=f"<ttl>{ttl}</ttl>"), url=FEED_URL
+    )
+    assert feed.ttl_minutes == minutes
+
+
 def test_unexpected_errors_become_feed_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")

@@ -554,6 +554,8 @@ NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
         ("Fri, 31 Dec 9999 23:00:00 -0500", NOW + timedelta(hours=1)),  # year 10000 in UTC
         ("Mon, 01 Jan 0001 00:00:00 +0500", NOW),  # year 0 in UTC
         ("Fri, 01 Jan 99999999999 00:00:00 GMT", None),  # no datetime holds it
+        ("\u00b2", None),  # a digit to str.isdigit(), not to int()
+        ("9" * 5000, NOW + timedelta(hours=1)),  # past int()'s 4,300 digits: the cap
         ("-5", None),
         ("soon", None),
         ("", None),

@@ -408,6 +408,20 @@ def test_a_nul_in_a_link_costs_that_item_only(tmp_path: Path) -> None:
     assert "Nul userinfo" not in stored and "Nul host" not in stored
 
 
+def test_a_ttl_of_400_nines_costs_nothing(tmp_path: Path) -> None:
+    # it overflowed the schedule's float after the polls, before they were recorded: the pass
+    # died, the feed stayed due, and every later pass died the same way
+    db = tmp_path / "w.duckdb"
+    with serve_site() as good, serve_site() as bad:
+        feed = rss(bad, []).replace("<title>Example</title>", f"<ttl>{'9' * 400}</ttl>")
+        bad.add("/feed.xml", feed, content_type="application/rss+xml")
+        cfg = config(("healthy", healthy(good)), ("ttl", bad.url("/feed.xml")))
+        two_passes(cfg, db)
+    assert_healthy(db, good.url("/healthy.xml"))
+    ((interval,),) = rows(db, "SELECT poll_interval_seconds FROM feeds WHERE name = 'ttl'")
+    assert interval == 24 * 3600  # the schedule's own cap
+
+
 def test_html_served_as_a_feed(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with serve_site() as good, serve_site() as bad:
