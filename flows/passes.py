@@ -33,6 +33,7 @@ from flows.pipeline import (
     FeedSpec,
     PassSettings,
     collect_articles,
+    internal_error,
     new_items,
     pass_resources,
     poll_feeds,
@@ -120,6 +121,19 @@ def _record_polls(db_path: str, polls: Sequence[FeedPoll], stats: RunStats) -> N
     with open_warehouse(db_path) as con:
         record_feed_polls(con, polls)
         record_errors(con, stats.run_id, errors)
+
+
+def _planned(poll: FeedPoll, history: PollHistory | None, settings: PassSettings) -> FeedPoll:
+    """``plan_next_poll``, and for a bug of ours in it (a feed's values it did not foresee)
+    that feed's error, as ``pipeline.poll_feed`` does for the poll itself."""
+    try:
+        return plan_next_poll(poll, history, settings.fetch)
+    except Exception as exc:
+        LOGGER.exception("feed %s: unexpected error planning its next poll", poll.feed_url)
+        failed = replace(
+            poll, feed=None, not_modified=False, error=internal_error(exc), max_age_seconds=None
+        )
+        return plan_next_poll(failed, None, settings.fetch)
 
 
 def _feeds_of(polls: Sequence[FeedPoll], items: Sequence[FeedItem]) -> set[str]:
@@ -279,7 +293,7 @@ async def _run_pass(
             progress.feeds_polled(0, len(due))
             polls = await stages.poll(due, states, settings)
             progress.feeds_polled(len(polls), len(due))
-            polls = [plan_next_poll(p, histories.get(p.feed_url), settings.fetch) for p in polls]
+            polls = [_planned(p, histories.get(p.feed_url), settings) for p in polls]
             items = new_items(polls)
             stats.items_seen = len(items)
             todo = await asyncio.to_thread(_unknown_items, db, items)

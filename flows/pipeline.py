@@ -126,10 +126,11 @@ async def poll_feed(fetcher: Fetcher, feed: FeedSpec, state: FeedState | None) -
         return await _poll_feed(fetcher, feed, state)
     except Exception as exc:
         LOGGER.exception("feed %s: unexpected error (a newsmon bug)", feed.url)
-        return FeedPoll(feed.url, feed.name, datetime.now(UTC), error=_internal(exc))
+        return FeedPoll(feed.url, feed.name, datetime.now(UTC), error=internal_error(exc))
 
 
-def _internal(exc: Exception) -> str:
+def internal_error(exc: Exception) -> str:
+    """The error recorded for a bug of ours met on one feed or page."""
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
@@ -236,7 +237,7 @@ async def _collect_one(
         return await _collect_page(res, item, settings, errors)
     except Exception as exc:
         LOGGER.exception("page %s: unexpected error (a newsmon bug)", item.url)
-        errors.append(PassError("page", item.url, _internal(exc), datetime.now(UTC)))
+        errors.append(PassError("page", item.url, internal_error(exc), datetime.now(UTC)))
         return None
 
 

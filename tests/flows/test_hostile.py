@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import extractors.fetching
+import flows.passes
 import flows.pipeline
 from extractors.errors import FeedError
 from extractors.feeds import parse_feed
@@ -692,6 +693,27 @@ def test_a_bug_on_one_feed_costs_that_feed_not_the_pass(
     assert first.feeds_failed == 1
     # the log has the traceback, for whoever fixes the bug
     assert any(r.exc_info and "/buggy.xml" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bug_planning_one_feeds_next_poll_costs_that_feed_not_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # planning ran outside the per-feed net: a <ttl> of 400 nines ended every pass there
+    db = tmp_path / "w.duckdb"
+    real = flows.passes.plan_next_poll
+
+    def plan_with_a_bug(poll: Any, history: Any, settings: Any) -> Any:
+        if poll.feed_url.endswith("/buggy.xml") and poll.error is None:
+            raise OverflowError("a bug")
+        return real(poll, history, settings)
+
+    monkeypatch.setattr(flows.passes, "plan_next_poll", plan_with_a_bug)
+    with serve_site() as good, serve_site() as bad:
+        bad.add("/buggy.xml", rss(bad, []), content_type="application/rss+xml")
+        cfg = config(("healthy", healthy(good)), ("buggy", bad.url("/buggy.xml")))
+        two_passes(cfg, db)
+    assert_healthy(db, good.url("/healthy.xml"))
+    assert feed_error(db, "buggy") == (2, "internal error: OverflowError: a bug")
 
 
 def test_a_bug_on_one_page_leaves_that_page_for_a_later_pass(
