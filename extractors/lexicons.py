@@ -26,6 +26,11 @@ def merged_terms(
     *,
     key: str,
 ) -> tuple[str, ...]:
-    """``replacement`` (if given) instead of ``base``, then ``extra``; each term once, in order."""
+    """``replacement`` (if given) instead of ``base``, then ``extra``; each term once, in order.
+
+    ``key`` names the replacement's key (``relevance.us``); a bad extra is named by its own
+    (``relevance.extra_us``)."""
     start = list(base) if replacement is None else checked_terms(replacement, key=key)
-    return tuple(dict.fromkeys([*start, *checked_terms(extra or (), key=key)]))
+    section, _, name = key.rpartition(".")
+    extra_key = f"{section}.extra_{name}" if section else f"extra_{name}"
+    return tuple(dict.fromkeys([*start, *checked_terms(extra or (), key=extra_key)]))

@@ -21,6 +21,7 @@ from extractors.fetching import FetchSettings
 from extractors.leader_calls import Leaders
 from extractors.relevance import Lexicon
 from extractors.stories import StoryThresholds
+from extractors.urls import canonicalize_url
 from warehouse.matching import MatchSettings
 
 
@@ -91,15 +92,31 @@ class FetchConfig(_Strict):
 
 class ScheduleConfig(_Strict):
     cron: str | None = None
-    interval_minutes: float | None = Field(default=None, gt=0)
+    # a minute at least (Prefect's scheduler rounds less to nothing), a year at most (more
+    # overflowed the deployment's schedule)
+    interval_minutes: float | None = Field(default=None, ge=1, le=366 * 24 * 60)
 
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleConfig:
         if self.cron and self.interval_minutes:
             raise ValueError("give either cron or interval_minutes, not both")
-        if self.cron is not None and len(self.cron.split()) not in (5, 6):
-            raise ValueError(f"cron {self.cron!r} must have 5 fields")
+        if self.cron is not None:
+            _check_cron(self.cron)
         return self
+
+
+def _check_cron(cron: str) -> None:
+    """Five fields (or a nickname such as ``@hourly``) that Prefect's scheduler takes: it read
+    a sixth as seconds (a run a second), and refused ``61 * * * *`` only when serving."""
+    fields = cron.split()
+    if not cron.strip().startswith("@") and len(fields) != 5:
+        raise ValueError(f"cron {cron!r} must have 5 fields (minute hour day month weekday)")
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron, timezone="UTC")
+    except ValueError:
+        raise ValueError(f"cron {cron!r} is not a valid cron expression") from None
 
 
 class AlertConfig(_Strict):
@@ -128,6 +145,11 @@ class RelevanceConfig(_Strict):
     extra_russia: list[str] = []
     threshold: float | None = Field(default=None, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _usable(self) -> RelevanceConfig:
+        self.lexicon()  # a blank term is refused here, naming its key, not when a pass runs
+        return self
+
     def lexicon(self) -> Lexicon:
         return Lexicon.default().with_overrides(
             us=tuple(self.us) if self.us is not None else None,
@@ -145,6 +167,11 @@ class LeadersConfig(_Strict):
     russia: list[str] | None = None
     extra_us: list[str] = []
     extra_russia: list[str] = []
+
+    @model_validator(mode="after")
+    def _usable(self) -> LeadersConfig:
+        self.leaders()  # a blank name is refused here, naming its key, not when a pass runs
+        return self
 
     def leaders(self) -> Leaders:
         return Leaders.default().with_overrides(
@@ -242,11 +269,17 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:
-        seen: set[str] = set()
+        # one feed under two spellings (case of the scheme or host, a default port, a
+        # fragment, "/./") was polled, and recorded, once for each
+        seen: dict[str, int] = {}
         for index, feed in enumerate(self.feeds):
-            if feed.url in seen:
-                raise ValueError(f"feeds[{index}].url: {feed.url} is listed twice")
-            seen.add(feed.url)
+            canonical = canonicalize_url(feed.url)
+            if canonical in seen:
+                raise ValueError(
+                    f"feeds[{index}].url: {feed.url} is the feed of feeds[{seen[canonical]}]"
+                    " (listed twice)"
+                )
+            seen[canonical] = index
         return self
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,6 +114,57 @@ def test_two_urls_that_are_one_channel_once_masked_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"alerts\[2\]\.url: the same channel as alerts\[0\]"):
         parse_config({"feeds": [FEED], "alerts": alerts})
     assert len(parse_config({"feeds": [FEED], "alerts": alerts[:2]}).alerts) == 2
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ({"cron": "61 * * * *"}, "is not a valid cron expression"),  # refused only by serve
+        ({"cron": "0 0 * * 8"}, "is not a valid cron expression"),
+        ({"cron": "* * * * * *"}, "must have 5 fields"),  # Prefect read seconds: a run a second
+        ({"interval_minutes": float("inf")}, "less than or equal to"),  # serve overflowed
+        ({"interval_minutes": 0.001}, "greater than or equal to 1"),  # a 60 ms schedule
+    ],
+)
+def test_a_schedule_serve_could_not_keep_is_refused(schedule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_config({"feeds": [FEED], "schedule": schedule})
+    assert caught.value.key.startswith("schedule")
+
+
+def test_a_cron_nickname_is_a_schedule() -> None:
+    assert parse_config({"feeds": [FEED], "schedule": {"cron": "@hourly"}}).schedule.cron
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"relevance": {"extra_us": [""]}}, "relevance.extra_us"),
+        ({"relevance": {"russia": ["  "]}}, "relevance.russia"),
+        ({"leaders": {"extra_russia": [""]}}, "leaders.extra_russia"),
+    ],
+)
+def test_a_blank_term_is_refused_with_the_config(section: dict[str, Any], key: str) -> None:
+    # it passed the config, and every pass then failed on it (after Prefect's traceback)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"feeds": [FEED], **section})
+    assert caught.value.key == key
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "HTTPS://Example.org/rss",
+        "https://example.org:443/rss",
+        "https://example.org/rss#top",
+        "https://example.org/./rss",
+    ],
+)
+def test_one_feed_under_two_spellings_is_refused(variant: str) -> None:
+    # each spelling was polled, and recorded in feeds, on its own
+    feeds = [FEED, {"name": "b", "url": variant}]
+    with pytest.raises(ConfigError, match=r"is the feed of feeds\[0\]"):
+        parse_config({"feeds": feeds})
 
 
 def test_extraction_fallback_reaches_the_pass_settings(tmp_path: Path) -> None:
