@@ -352,9 +352,9 @@ def test_overrides_take_a_config_table() -> None:
 @pytest.mark.parametrize(
     "overrides, key",
     [
-        ({"extra_us": [" "]}, "leaders.us"),
+        ({"extra_us": [" "]}, "leaders.extra_us"),  # the key written, not the list it extends
         ({"russia": "Putin"}, "leaders.russia"),
-        ({"extra_others": [3]}, "leaders.others"),
+        ({"extra_others": [3]}, "leaders.extra_others"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides: dict[str, Any], key: str) -> None:

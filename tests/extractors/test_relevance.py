@@ -274,12 +274,12 @@ def test_overrides_take_a_config_table() -> None:
 @pytest.mark.parametrize(
     "overrides, key",
     [
-        ({"extra_us": [" "]}, "relevance.us"),
+        ({"extra_us": [" "]}, "relevance.extra_us"),  # the key written, not the list it extends
         ({"russia": "Putin"}, "relevance.russia"),
         ({"threshold": 1.5}, "relevance.threshold"),
         ({"threshold": True}, "relevance.threshold"),
         ({"threshold": "high"}, "relevance.threshold"),
-        ({"extra_ignore": [3]}, "relevance.ignore"),
+        ({"extra_ignore": [3]}, "relevance.extra_ignore"),
     ],
 )
 def test_bad_overrides_name_the_key(overrides: dict[str, Any], key: str) -> None:
