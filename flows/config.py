@@ -68,9 +68,14 @@ class FetchConfig(_Strict):
         if isinstance(value, list):
             for item in value:
                 try:
-                    ipaddress.ip_network(item, strict=False)
+                    network = ipaddress.ip_network(item, strict=False)
                 except ValueError as exc:
                     raise ValueError(f"{item!r} is not an IP address or network") from exc
+                # the fetcher checks a mapped address (::ffff:a.b.c.d) as the IPv4 one it is,
+                # so a mapped network would never match: it allowed nothing
+                mapped = ipaddress.ip_network("::ffff:0:0/96")
+                if network.version == 6 and network.subnet_of(mapped):  # type: ignore[arg-type]
+                    raise ValueError(f"{item!r} is an IPv4-mapped network: write it as IPv4")
         return value
 
     def settings(self) -> FetchSettings:

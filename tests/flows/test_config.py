@@ -167,6 +167,15 @@ def test_one_feed_under_two_spellings_is_refused(variant: str) -> None:
         parse_config({"feeds": feeds})
 
 
+@pytest.mark.parametrize("network", ["::ffff:127.0.0.1/128", "::ffff:0:0/96"])
+def test_an_ipv4_mapped_network_is_refused_for_its_ipv4_form(network: str) -> None:
+    # accepted, it allowed nothing: the fetcher checks a mapped address as its IPv4 form
+    fetch = {"allow_private_networks": [network]}
+    with pytest.raises(ConfigError, match="write it as IPv4") as caught:
+        parse_config({"feeds": [FEED], "fetch": fetch})
+    assert caught.value.key == "fetch.allow_private_networks"
+
+
 def test_extraction_fallback_reaches_the_pass_settings(tmp_path: Path) -> None:
     from flows.passes import pass_settings
 
