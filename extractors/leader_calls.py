@@ -400,10 +400,21 @@ def _units(title: str | None, text: str) -> list[_Sentence]:
     return units
 
 
+# how far back a look at the words before a match goes: a few words, never the whole sentence,
+# which made one sentence of "the call" repeated quadratic (36 kB: 42 s)
+LOOK_BACK = 256
+CLAUSE_REACH = 512
+
+
+def _before(text: str, at: int) -> str:
+    """The text just before ``at``: enough for its last words (``LOOK_BACK`` characters)."""
+    return text[max(0, at - LOOK_BACK) : at]
+
+
 def _split_sentences(paragraph: str) -> list[str]:
     sentences, start = [], 0
     for boundary in _BOUNDARY.finditer(paragraph):
-        before = paragraph[start : boundary.start() + 1].split()
+        before = paragraph[max(start, boundary.start() - LOOK_BACK) : boundary.start() + 1].split()
         token = before[-1].lstrip("\"“‘'([") if before else ""
         if paragraph[boundary.start()] == "." and (
             _INITIALS.fullmatch(token) or token.rstrip(".").lower() in _ABBREVIATIONS
@@ -443,9 +454,9 @@ def _overlaps(m: re.Match[str], mentions: list[_Mention]) -> bool:
 
 
 def _participant(text: str, m: re.Match[str], terms: list[_Term]) -> bool:
-    if _MODIFIER_AFTER.match(text, m.end()) or _MODIFIER_BEFORE.search(text[: m.start()]):
+    if _MODIFIER_AFTER.match(text, m.end()) or _MODIFIER_BEFORE.search(_before(text, m.start())):
         return False
-    if _TOPIC_BEFORE.search(text[: m.start()]):
+    if _TOPIC_BEFORE.search(_before(text, m.start())):
         return False
     if possessive := _POSSESSIVE.match(text, m.end()):
         # "Putin's call with Trump" is a participant, "Trump's decision" a topic
@@ -476,7 +487,7 @@ def _call_term(compiled: _Compiled, text: str, m: re.Match[str]) -> _Term | None
 
 
 def _is_call_noun(compiled: _Compiled, text: str, m: re.Match[str]) -> bool:
-    before = [w.strip("\"“”‘’'().,").lower() for w in text[: m.start()].split()[-3:]]
+    before = [w.strip("\"“”‘’'().,").lower() for w in _before(text, m.start()).split()[-3:]]
     if before and (before[-1] in _VERBAL or before[-1] in _OTHER_SENSES):
         return False
     if m.group().lower() == "calls":
@@ -496,7 +507,7 @@ def _is_call_noun(compiled: _Compiled, text: str, m: re.Match[str]) -> bool:
     if any(w in _CALL_NOUN_CONTEXT or w.endswith(("'s", "’s")) for w in before):
         return True
     # a leader compound: "the Trump-Putin call", "Putin-Trump calls"
-    compound = text[: m.start()].split()[-1:]
+    compound = _before(text, m.start()).split()[-1:]
     return bool(
         compound and re.search(r"[-–]", compound[0]) and compiled.mentions.search(compound[0])
     )
@@ -512,10 +523,13 @@ def _is_weak_call(compiled: _Compiled, text: str, m: re.Match[str]) -> bool:
 
 
 def _term(text: str, start: int, end: int, *, strong: bool) -> _Term:
-    clause_start = max((b.end() for b in _CLAUSE_BREAK.finditer(text, 0, start)), default=0)
+    # the clause around the term, at most CLAUSE_REACH characters each side: a real clause is
+    # far shorter, and one of 36 kB without a break made each term scan all of it (quadratic)
+    reach = max(0, start - CLAUSE_REACH)
+    clause_start = max((b.end() for b in _CLAUSE_BREAK.finditer(text, reach, start)), default=reach)
     before = text[clause_start:start]
-    following = _CLAUSE_BREAK.search(text, end)
-    after = text[end : following.start() if following else len(text)]
+    following = _CLAUSE_BREAK.search(text, end, end + CLAUSE_REACH)
+    after = text[end : following.start() if following else min(len(text), end + CLAUSE_REACH)]
     reported = not (
         _PLANNED_BEFORE.search(before)
         or _PLANNED_AFTER.match(after)
