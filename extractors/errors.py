@@ -98,3 +98,9 @@ class WarehouseError(NewsmonError):
 
 class WarehouseLocked(WarehouseError):
     """Another process (a writer, or a reader holding the file open) kept the file locked."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (DuckDB's run to several), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from extractors.errors import NewsmonError
+from extractors.errors import NewsmonError, first_line
 from warehouse.connection import default_db_path, lock_down, open_warehouse
 from warehouse.locks import writer_lock
 
@@ -56,8 +56,7 @@ def _one_line_errors(func: F) -> F:
         except NewsmonError as exc:
             raise click.ClickException(str(exc)) from None
         except duckdb.Error as exc:  # e.g. a DuckDB file that is no warehouse
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise click.ClickException(f"warehouse error: {message}") from None
+            raise click.ClickException(f"warehouse error: {first_line(exc)}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -191,8 +190,7 @@ def sql(db_path: Path | None, output_format: str, live: bool, query: str) -> Non
         try:
             names, rows = run_query(con, query)
         except duckdb.Error as exc:
-            message = str(exc).strip().splitlines()[0]
-            raise click.ClickException(f"query failed: {message}") from None
+            raise click.ClickException(f"query failed: {first_line(exc)}") from None
     print_rows(names, rows, output_format)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from extractors.errors import WarehouseError, WarehouseLocked
+from extractors.errors import WarehouseError, WarehouseLocked, first_line
 from warehouse.schema import migrate
 
 LOGGER = logging.getLogger(__name__)
@@ -103,11 +103,11 @@ def connect(
             if _is_lock_error(exc):
                 raise WarehouseLocked(
                     f"warehouse {path} is locked by another process "
-                    f"(waited {lock_timeout:g} s): {_first_line(exc)}"
+                    f"(waited {lock_timeout:g} s): {first_line(exc)}"
                 ) from exc
-            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}") from exc
+            raise WarehouseError(f"cannot open warehouse {path}: {first_line(exc)}") from exc
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(exc)}") from exc
+            raise WarehouseError(f"cannot open warehouse {path}: {first_line(exc)}") from exc
     try:
         con.execute("SET TimeZone = 'UTC'")
         if memory_limit:
@@ -116,7 +116,7 @@ def connect(
             migrate(con)
     except duckdb.Error as exc:
         con.close()
-        raise WarehouseError(f"cannot prepare warehouse {path}: {_first_line(exc)}") from exc
+        raise WarehouseError(f"cannot prepare warehouse {path}: {first_line(exc)}") from exc
     return con
 
 
@@ -148,7 +148,3 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET lock_configuration = true")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

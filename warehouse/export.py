@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from extractors.errors import WarehouseError
+from extractors.errors import WarehouseError, first_line
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,8 +104,7 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> E
     try:
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     except duckdb.Error as exc:  # a database, but not a warehouse
-        message = str(exc).strip().splitlines()[0]
-        raise WarehouseError(f"cannot export {table}: {message}") from exc
+        raise WarehouseError(f"cannot export {table}: {first_line(exc)}") from exc
     count = int(rows[0][0]) if rows else 0
     if table == "articles":
         path = folder / "articles"
@@ -121,8 +120,7 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> E
     try:
         con.execute(f"COPY ({select}) TO '{_quote(str(path))}' ({options})")
     except duckdb.Error as exc:
-        message = str(exc).strip().splitlines()[0]
-        raise WarehouseError(f"cannot export {table} to Parquet: {message}") from exc
+        raise WarehouseError(f"cannot export {table} to Parquet: {first_line(exc)}") from exc
     return ExportedTable(table, count, path)
 
 

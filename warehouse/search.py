@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import duckdb
 
-from extractors.errors import WarehouseError
+from extractors.errors import WarehouseError, first_line
 from warehouse.connection import open_warehouse
 
 LOGGER = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute(f"LOAD '{_quote(str(path))}'")
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot load the fts extension {path}: {_first_line(exc)}") from exc
+        raise WarehouseError(f"cannot load the fts extension {path}: {first_line(exc)}") from exc
 
 
 def has_search_index(con: duckdb.DuckDBPyConnection) -> bool:
@@ -104,7 +104,7 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
-        raise WarehouseError(f"cannot build the search index: {_first_line(exc)}") from exc
+        raise WarehouseError(f"cannot build the search index: {first_line(exc)}") from exc
     LOGGER.info("rebuilt the search index in %.2f s", time.monotonic() - started)
     return True
 
@@ -115,7 +115,7 @@ def rebuild_search_index(db_path: str | Path) -> bool:
         with open_warehouse(db_path) as con:
             return refresh_search_index(con)
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot build the search index: {_first_line(exc)}") from exc
+        raise WarehouseError(f"cannot build the search index: {first_line(exc)}") from exc
 
 
 def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 10) -> list[SearchHit]:
@@ -145,13 +145,9 @@ def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 10) -> list[
             [query, limit],
         ).fetchall()
     except duckdb.Error as exc:
-        raise WarehouseError(f"search failed: {_first_line(exc)}") from exc
+        raise WarehouseError(f"search failed: {first_line(exc)}") from exc
     return [SearchHit(*row) for row in rows]
 
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
