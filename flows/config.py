@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -42,6 +43,9 @@ class FeedConfig(_Strict):
         return value
 
 
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
 class FetchConfig(_Strict):
     allow_private_networks: bool | list[str] = False
     timeout_seconds: float = Field(default=20.0, gt=0, le=600)
@@ -73,8 +77,7 @@ class FetchConfig(_Strict):
                     raise ValueError(f"{item!r} is not an IP address or network") from exc
                 # the fetcher checks a mapped address (::ffff:a.b.c.d) as the IPv4 one it is,
                 # so a mapped network would never match: it allowed nothing
-                mapped = ipaddress.ip_network("::ffff:0:0/96")
-                if network.version == 6 and network.subnet_of(mapped):  # type: ignore[arg-type]
+                if network.version == 6 and network.subnet_of(_IPV4_MAPPED):  # type: ignore[arg-type]
                     raise ValueError(f"{item!r} is an IPv4-mapped network: write it as IPv4")
         return value
 
@@ -276,15 +279,12 @@ class Config(_Strict):
     def _unique_feeds(self) -> Config:
         # one feed under two spellings (case of the scheme or host, a default port, a
         # fragment, "/./") was polled, and recorded, once for each
-        seen: dict[str, int] = {}
-        for index, feed in enumerate(self.feeds):
-            canonical = canonicalize_url(feed.url)
-            if canonical in seen:
-                raise ValueError(
-                    f"feeds[{index}].url: {feed.url} is the feed of feeds[{seen[canonical]}]"
-                    " (listed twice)"
-                )
-            seen[canonical] = index
+        if repeat := _first_repeat(canonicalize_url(feed.url) for feed in self.feeds):
+            index, first = repeat
+            url = self.feeds[index].url
+            raise ValueError(
+                f"feeds[{index}].url: {url} is the feed of feeds[{first}] (listed twice)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -293,16 +293,24 @@ class Config(_Strict):
         # in a password would be one channel, and alerts would reach one of them only
         from flows.alerts import channel_name
 
-        first: dict[str, int] = {}
-        for index, alert in enumerate(self.alerts):
-            name = channel_name(alert.url)
-            if name in first:
-                raise ValueError(
-                    f"alerts[{index}].url: the same channel as alerts[{first[name]}] once its"
-                    f" secrets are masked ({name}); alerts would reach one of them only"
-                )
-            first[name] = index
+        names = [channel_name(alert.url) for alert in self.alerts]
+        if repeat := _first_repeat(names):
+            index, first = repeat
+            raise ValueError(
+                f"alerts[{index}].url: the same channel as alerts[{first}] once its"
+                f" secrets are masked ({names[index]}); alerts would reach one of them only"
+            )
         return self
+
+
+def _first_repeat(keys: Iterable[str]) -> tuple[int, int] | None:
+    """The index of the first key seen before, and of that earlier one; ``None`` if none."""
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            return index, seen[key]
+        seen[key] = index
+    return None
 
 
 def _key(loc: tuple[Any, ...]) -> str:

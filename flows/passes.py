@@ -136,13 +136,12 @@ def _planned(poll: FeedPoll, history: PollHistory | None, settings: PassSettings
         return plan_next_poll(failed, None, settings.fetch)
 
 
-def _feeds_of(polls: Sequence[FeedPoll], items: Sequence[FeedItem]) -> set[str]:
-    """The feeds (URLs) that listed any of ``items``."""
-    wanted = {canonicalize_url(i.url) for i in items}
+def _feeds_listing(polls: Sequence[FeedPoll], canonical_urls: set[str]) -> set[str]:
+    """The feeds (URLs) that listed an item at any of ``canonical_urls``."""
     return {
         p.feed_url
         for p in polls
-        if p.feed and any(canonicalize_url(i.url) in wanted for i in p.feed.items)
+        if p.feed and any(canonicalize_url(i.url) in canonical_urls for i in p.feed.items)
     }
 
 
@@ -178,13 +177,7 @@ def _repoll_unfinished(db_path: str, polls: Sequence[FeedPoll], todo: Sequence[F
     with open_warehouse(db_path) as con:
         wanted = {canonicalize_url(i.url) for i in todo}
         left = wanted - known_urls(con, wanted)
-        feeds = sorted(
-            {
-                p.feed_url
-                for p in polls
-                if p.feed and any(canonicalize_url(i.url) in left for i in p.feed.items)
-            }
-        )
+        feeds = sorted(_feeds_listing(polls, left))
         if not feeds:
             return
         LOGGER.info("%d items left for a later pass, from %d feeds", len(left), len(feeds))
@@ -301,7 +294,7 @@ async def _run_pass(
             # a feed with items to load is recorded as due, without validators, until they are
             # loaded: a pass that ends before (killed, interrupted, failed) must not leave a
             # 304 and a later next poll to a feed whose items nobody stored
-            pending = _feeds_of(polls, todo)
+            pending = _feeds_listing(polls, {canonicalize_url(i.url) for i in todo})
             provisional = [_unconfirmed(p) if p.feed_url in pending else p for p in polls]
             await asyncio.to_thread(_record_polls, db, provisional, stats)
             _count_polls(stats, polls)
