@@ -282,6 +282,7 @@ async def _attempt(
         # the send and its record in one call on a thread: should the pass be cancelled
         # meanwhile (Ctrl-C), the thread still records what it sent (asyncio waits for it),
         # and the next pass does not send it again
+        last_in_run = attempt == IN_RUN_ATTEMPTS - 1
         status, delivery = await asyncio.to_thread(
             _send_and_record,
             db_path,
@@ -290,7 +291,8 @@ async def _attempt(
             (title, body),
             console,
             send_timeout,
-            LATER_RUN_DELAY if attempt == IN_RUN_ATTEMPTS - 1 else retry_base,
+            retry_base,
+            last_in_run,
         )
         if delivery.ok:
             LOGGER.info("alert for story %s sent to %s", alert.story_id, alert.channel)
@@ -304,7 +306,7 @@ async def _attempt(
             "permanent" if delivery.permanent else "will retry",
             delivery.error,
         )
-        if status == "failed" or attempt == IN_RUN_ATTEMPTS - 1 or delivery.later:
+        if status == "failed" or last_in_run or delivery.later:
             return status
         await asyncio.sleep(retry_base.total_seconds() * (2**attempt))
     return "pending"
@@ -317,7 +319,8 @@ def _send_and_record(
     message: tuple[str, str],
     console: Console | None,
     send_timeout: float,
-    retry_delay: timedelta,
+    retry_base: timedelta,
+    last_in_run: bool,
 ) -> tuple[str, Delivery]:
     title, body = message
     delivery = send(url, title, body, console, timeout=send_timeout)
@@ -333,7 +336,8 @@ def _send_and_record(
             permanent=delivery.permanent,
             now=now,
             max_attempts=MAX_ATTEMPTS,
-            base_delay=LATER_RUN_DELAY if delivery.later else retry_delay,
+            # the next try is this run's (seconds away) or a later run's
+            base_delay=LATER_RUN_DELAY if last_in_run or delivery.later else retry_base,
             patience=PATIENCE,
             max_delay=MAX_RETRY_DELAY,
         )
